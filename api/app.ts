@@ -1,0 +1,91 @@
+import express, { Express, RequestHandler } from 'express';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { newId } from '../shared/ids';
+import { runWithContext } from '../shared/context';
+import { QUEUE_NAMES } from '../shared/queues';
+import { errorHandler, notFoundHandler } from './errors';
+import { createAuthenticator, Authenticator } from './middleware/auth';
+import { createRateLimiter } from './middleware/rate-limit';
+import { createIdempotency } from './middleware/idempotency';
+import { adminAuth } from './middleware/admin-auth';
+import { apiKeyRoutes } from './routes/api-keys';
+import { adminTenantRoutes } from './routes/admin/tenants';
+import { adminApiKeyRoutes } from './routes/admin/api-keys';
+import { adminPhoneLineRoutes } from './routes/admin/phone-lines';
+import { adminAgencyLinkRoutes } from './routes/admin/agency-links';
+import { healthRoutes } from './routes/health';
+import type { ApiDeps } from './types';
+import type { Redis } from 'ioredis';
+
+export interface ApiApp {
+  app: Express;
+  auth: Authenticator;
+  close(): Promise<void>;
+}
+
+const requestContext: RequestHandler = (req, res, next) => {
+  const incoming = req.get('X-Request-Id');
+  req.id = incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : newId();
+  res.set('X-Request-Id', req.id);
+  runWithContext({ reqId: req.id }, () => next());
+};
+
+/**
+ * The HTTP API: validates, authenticates, does the minimum durable write,
+ * enqueues, answers. No slow work happens in a request.
+ */
+export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
+  const { config, db, redis, queues, log } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.set('query parser', 'simple');
+
+  const auth = createAuthenticator({ config, app: db.app, redis, subscriber: deps.subscriber, log });
+  const json = express.json({ limit: config.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] });
+
+  app.use(requestContext);
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info({ reqId: req.id, tenantId: req.caller?.tenantId, method: req.method, path: req.route ? req.baseUrl + req.route.path : req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
+    next();
+  });
+
+  app.use(healthRoutes(deps));
+
+  // Operator API and Bull Board.
+  const board = new ExpressAdapter();
+  board.setBasePath('/admin/queues');
+  createBullBoard({ queues: QUEUE_NAMES.map((name) => new BullMQAdapter(queues.get(name))), serverAdapter: board });
+  app.use('/admin/queues', adminAuth(config.adminApiKey, { basicChallenge: true }), board.getRouter());
+  const admin = express.Router();
+  admin.use(adminAuth(config.adminApiKey), json);
+  admin.use('/tenants', adminTenantRoutes(deps, auth));
+  admin.use('/api-keys', adminApiKeyRoutes(deps));
+  admin.use('/phone-lines', adminPhoneLineRoutes(deps));
+  admin.use('/agency-links', adminAgencyLinkRoutes(deps));
+  app.use('/admin', admin);
+
+  // Tenant API. Body parsing runs after authentication so an unauthenticated
+  // caller cannot make the server parse a megabyte of JSON.
+  const v1 = express.Router();
+  v1.use(auth.middleware, createRateLimiter(redis, config.queuePrefix), json, createIdempotency(db.app, log));
+  v1.use('/api-keys', apiKeyRoutes(deps, auth));
+  app.use('/v1', v1);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+
+  return {
+    app,
+    auth,
+    async close() {
+      await auth.close();
+    },
+  };
+}

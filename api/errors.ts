@@ -1,0 +1,49 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { AppError } from '../shared/errors';
+import { logger } from '../shared/logger';
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+}
+
+/** Maps every error to the documented envelope; nothing internal leaks out. */
+export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
+  void _next;
+  if (res.headersSent) return;
+  if (error instanceof AppError) {
+    if (error.headers) res.set(error.headers);
+    const body: Record<string, unknown> = { error: error.message, code: error.code };
+    if (error.details) body.details = error.details;
+    res.status(error.status).json(body);
+    return;
+  }
+  const parserError = error as BodyParserError;
+  if (parserError.type === 'entity.parse.failed') {
+    res.status(400).json({ error: 'The request body is not valid JSON.', code: 'INVALID_JSON' });
+    return;
+  }
+  if (parserError.type === 'entity.too.large') {
+    res.status(413).json({ error: 'The request body is too large.', code: 'PAYLOAD_TOO_LARGE' });
+    return;
+  }
+  if (parserError.type === 'encoding.unsupported' || parserError.type === 'charset.unsupported') {
+    res.status(400).json({ error: 'Unsupported body encoding; send UTF-8 JSON.', code: 'INVALID_JSON' });
+    return;
+  }
+  const pgCode = (error as { code?: string }).code;
+  if (pgCode === '23505') {
+    res.status(409).json({ error: 'A record with these values already exists.', code: 'CONFLICT' });
+    return;
+  }
+  if (pgCode === '23503') {
+    res.status(409).json({ error: 'This record is still referenced by other records.', code: 'CONFLICT' });
+    return;
+  }
+  logger.error({ err: error, reqId: req.id }, 'unhandled error');
+  res.status(500).json({ error: `Something went wrong on our side (request ${req.id}).`, code: 'INTERNAL' });
+};
+
+export const notFoundHandler: RequestHandler = (_req, res) => {
+  res.status(404).json({ error: 'No such route.', code: 'NOT_FOUND' });
+};

@@ -1,0 +1,113 @@
+import type { RequestHandler, Response } from 'express';
+import type { Knex } from 'knex';
+import { sha256Hex } from '../../shared/crypto';
+import { ConflictError, ValidationError } from '../../shared/errors';
+import { withTenant } from '../../shared/db/tenant';
+import type { Logger } from '../../shared/logger';
+
+const KEY_TTL_HOURS = 24;
+const IN_PROGRESS_WAIT_MS = 2000;
+
+interface StoredKey {
+  request_hash: string;
+  state: 'in_progress' | 'completed';
+  response_status: number | null;
+  response_body: unknown;
+  expired: boolean;
+}
+
+function requestHash(method: string, path: string, body: unknown): string {
+  return sha256Hex(`${method} ${path}\n${JSON.stringify(body ?? null)}`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `Idempotency-Key` on POST: the first request with a key runs; a repeat with the
+ * same body gets the stored response, with another body 409 IDEMPOTENCY_CONFLICT.
+ * The claim is a row in PostgreSQL (per tenant, 24 h), so a concurrent duplicate
+ * can never execute twice: it waits briefly for the first, then gets 409.
+ * Server errors (5xx) release the key so the client can retry.
+ */
+export function createIdempotency(app: Knex, log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const key = req.get('Idempotency-Key');
+    if (req.method !== 'POST' || key === undefined || !req.caller) {
+      next();
+      return;
+    }
+    const tenantId = req.caller.tenantId;
+    if (key.length === 0 || key.length > 255) {
+      next(new ValidationError('Idempotency-Key must be 1 to 255 characters.', [{ path: 'Idempotency-Key', message: 'must be 1 to 255 characters' }]));
+      return;
+    }
+    const hash = requestHash(req.method, req.originalUrl.split('?')[0], req.body);
+
+    const claim = async (): Promise<StoredKey | null> =>
+      withTenant(app, tenantId, async (t) => {
+        const inserted = await t.trx.raw(
+          `INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, expires_at)
+           VALUES (?, ?, ?, 'in_progress', now() + interval '${KEY_TTL_HOURS} hours')
+           ON CONFLICT (tenant_id, key) DO UPDATE
+             SET request_hash = EXCLUDED.request_hash, state = 'in_progress', response_status = NULL,
+                 response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
+             WHERE idempotency_keys.expires_at < now()
+           RETURNING key`,
+          [tenantId, key, hash],
+        );
+        if (inserted.rows.length > 0) return null;
+        const existing = await t
+          .from('idempotency_keys')
+          .where({ key })
+          .first('request_hash', 'state', 'response_status', 'response_body', t.trx.raw('expires_at < now() AS expired'));
+        return (existing as StoredKey | undefined) ?? null;
+      });
+
+    const replay = (response: Response, stored: StoredKey) => {
+      response.set('Idempotent-Replayed', 'true');
+      response.status(stored.response_status ?? 200).json(stored.response_body);
+    };
+
+    const run = async () => {
+      let stored = await claim();
+      const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
+      while (stored && stored.request_hash === hash && stored.state === 'in_progress' && Date.now() < deadline) {
+        await sleep(100);
+        stored = await claim();
+      }
+      if (stored) {
+        if (stored.request_hash !== hash) {
+          throw new ConflictError('This Idempotency-Key was already used with a different request body.', 'IDEMPOTENCY_CONFLICT');
+        }
+        if (stored.state === 'in_progress') {
+          throw new ConflictError('A request with this Idempotency-Key is still in progress; retry shortly.', 'IDEMPOTENCY_CONFLICT');
+        }
+        replay(res, stored);
+        return;
+      }
+
+      const originalJson = res.json.bind(res);
+      let captured: unknown;
+      res.json = (body: unknown) => {
+        captured = body;
+        return originalJson(body);
+      };
+      res.on('finish', () => {
+        const status = res.statusCode;
+        const settle = withTenant(app, tenantId, async (t) => {
+          if (status >= 500) {
+            await t.from('idempotency_keys').where({ key, state: 'in_progress' }).delete();
+          } else {
+            await t
+              .from('idempotency_keys')
+              .where({ key })
+              .update({ state: 'completed', response_status: status, response_body: JSON.stringify(captured ?? null) });
+          }
+        });
+        settle.catch((error: unknown) => log.error({ err: error }, 'failed to record idempotent response'));
+      });
+      next();
+    };
+    run().catch(next);
+  };
+}

@@ -1,0 +1,37 @@
+import { Router } from 'express';
+import { createTenant, getTenant, listTenants, presentTenant, updateTenant } from '../../../shared/data/tenants';
+import { createTenantSchema, CreateTenantBody, updateTenantSchema, UpdateTenantBody } from '../../../shared/schemas/admin';
+import { listQuery } from '../../../shared/schemas/common';
+import { bodyValidator, queryValidator } from '../../validate';
+import { pageFrom, pageOf } from '../../pagination';
+import type { ApiDeps } from '../../types';
+import type { Authenticator } from '../../middleware/auth';
+
+const parseCreate = bodyValidator<CreateTenantBody>(createTenantSchema);
+const parseUpdate = bodyValidator<UpdateTenantBody>(updateTenantSchema);
+const parseList = queryValidator<{ limit?: number; cursor?: string }>(listQuery);
+
+export function adminTenantRoutes(deps: ApiDeps, auth: Authenticator): Router {
+  const router = Router();
+  router.post('/', async (req, res) => {
+    const row = await createTenant(deps.db.owner, parseCreate(req));
+    deps.log.info({ tenantId: row.id, audit: 'tenant.created' }, 'tenant created');
+    res.status(201).json({ data: presentTenant(row) });
+  });
+  router.get('/', async (req, res) => {
+    const page = pageFrom(parseList(req));
+    const rows = await listTenants(deps.db.owner, page.limit, page.cursor);
+    res.json(pageOf(rows, page, presentTenant, (row) => row.id));
+  });
+  router.get('/:id', async (req, res) => {
+    res.json({ data: presentTenant(await getTenant(deps.db.owner, req.params.id)) });
+  });
+  router.patch('/:id', async (req, res) => {
+    const row = await updateTenant(deps.db.owner, req.params.id, parseUpdate(req));
+    // Plan, status and limits live in cached credentials: drop them everywhere.
+    await auth.invalidate({ tenantId: row.id });
+    deps.log.info({ tenantId: row.id, audit: 'tenant.updated', status: row.status, plan: row.plan }, 'tenant updated');
+    res.json({ data: presentTenant(row) });
+  });
+  return router;
+}

@@ -1,0 +1,39 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../shared/config';
+import type { Database } from '../shared/db';
+import type { Queues } from '../shared/queues';
+import type { Logger } from '../shared/logger';
+import type { Plan, TenantLimits } from '../shared/schemas/admin';
+import type { Permission } from '../shared/schemas/api-keys';
+
+/** Everything the HTTP layer is wired with. */
+export interface ApiDeps {
+  config: Config;
+  db: Database;
+  redis: Redis;
+  queues: Queues;
+  log: Logger;
+}
+
+/** Who is calling: resolved from an API key or a portal user's JWT. */
+export interface Caller {
+  tenantId: string;
+  tenantName: string;
+  plan: Plan;
+  limits: TenantLimits;
+  via: 'api_key' | 'jwt';
+  keyId: string | null;
+  subject: string;
+  sandbox: boolean;
+  permissions: Permission;
+  /** Requests per minute for this caller; null = no limit. */
+  rateLimit: number | null;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    id: string;
+    caller?: Caller;
+    rawBody?: Buffer;
+  }
+}

@@ -1,0 +1,34 @@
+import http from 'node:http';
+import { bootConfig, connectDatabase, connectRedis, onShutdown, runMain } from '../shared/boot';
+import { createQueues } from '../shared/queues';
+import { logger } from '../shared/logger';
+import { createApiApp } from '../api/app';
+
+runMain('web', async () => {
+  const config = bootConfig();
+  const db = await connectDatabase(config, { appPoolMax: 20 });
+  const redis = await connectRedis(config, 'producer');
+  const subscriber = await connectRedis(config, 'worker');
+  const queues = createQueues(redis, config.queuePrefix);
+  const api = createApiApp({ config, db, redis, subscriber, queues, log: logger });
+  const server = http.createServer(api.app);
+  server.keepAliveTimeout = 65000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  logger.info({ url: config.publicUrl, port: config.port, host: config.host }, 'API listening');
+
+  onShutdown('web', async () => {
+    // Stop accepting connections, let in-flight requests finish, then release resources.
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await api.close();
+    await queues.close();
+    redis.disconnect();
+    subscriber.disconnect();
+    await db.destroy();
+  });
+});

@@ -1,0 +1,200 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import os from 'node:os';
+
+/** Typed, validated configuration. Built once at boot from the environment. */
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  databaseUrl: string;
+  /** Connection string for the runtime role that Row-Level Security applies to. */
+  appDatabaseUrl: string;
+  appDatabaseRole: string;
+  appDatabasePassword: string | null;
+  redisUrl: string;
+  queuePrefix: string;
+  adminApiKey: string;
+  encryptionKey: Buffer;
+  webhookAllowPrivateNetworks: boolean;
+  jwt: { jwksUrl: string; issuer: string | null; audience: string | null; tenantClaim: string } | null;
+  simulator: { enabled: boolean; port: number };
+  logLevel: string;
+  /** Public base URL printed in examples. */
+  publicUrl: string;
+  bodyLimitBytes: number;
+  /** Seconds an API key row may be served from the in-process cache. */
+  authCacheSeconds: number;
+  webhooks: { timeoutMs: number; retryScheduleSeconds: number[]; disableAfterDays: number; rotationOverlapHours: number; maxConcurrencyPerEndpoint: number };
+  device: { timeoutMs: number; offlineAfterSeconds: number; timestampToleranceSeconds: number };
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
+}
+
+function url(env: Env, name: string, fallback: string, protocols: string[]): string {
+  const raw = env[name] || fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+  }
+  return raw;
+}
+
+/** Parses a 32-byte key given as 64 hex characters or base64. */
+export function parseEncryptionKey(raw: string): Buffer {
+  const trimmed = raw.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex');
+  const decoded = Buffer.from(trimmed, 'base64');
+  if (decoded.length === 32) return decoded;
+  throw new ConfigError('ENCRYPTION_KEY must be 32 bytes, as 64 hex characters or base64');
+}
+
+/** Like libpq: no user in the URL means the operating-system user. */
+function withDefaultUser(databaseUrl: string): string {
+  const parsed = new URL(databaseUrl);
+  if (parsed.username) return databaseUrl;
+  parsed.username = os.userInfo().username;
+  return parsed.toString();
+}
+
+function appUrlFor(databaseUrl: string, role: string, password: string | null): string {
+  const parsed = new URL(databaseUrl);
+  parsed.username = role;
+  parsed.password = password ?? '';
+  return parsed.toString();
+}
+
+/**
+ * Where `npm start` keeps generated development secrets, so that a restart keeps
+ * the same admin key and can still decrypt what it encrypted.
+ */
+export const LOCAL_SECRETS_FILE = path.resolve(process.cwd(), '.senderz', 'secrets.json');
+
+function localSecrets(create: boolean): { adminApiKey?: string; encryptionKey?: string } {
+  try {
+    return JSON.parse(fs.readFileSync(LOCAL_SECRETS_FILE, 'utf8')) as { adminApiKey?: string; encryptionKey?: string };
+  } catch {
+    if (!create) return {};
+    const secrets = {
+      adminApiKey: 'sk_admin_' + crypto.randomBytes(24).toString('base64url'),
+      encryptionKey: crypto.randomBytes(32).toString('hex'),
+    };
+    fs.mkdirSync(path.dirname(LOCAL_SECRETS_FILE), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(LOCAL_SECRETS_FILE, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+    return secrets;
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Generate and persist development secrets when they are missing (npm start only). */
+  generateLocalSecrets?: boolean;
+  /** Migrations need no secrets; every other process does. */
+  requireSecrets?: boolean;
+}
+
+export function loadConfig(env: Env = process.env, options: LoadConfigOptions = {}): Config {
+  const nodeEnv = env.NODE_ENV === 'production' ? 'production' : env.NODE_ENV === 'test' ? 'test' : 'development';
+  const databaseUrl = withDefaultUser(url(env, 'DATABASE_URL', 'postgres://localhost:5432/senderz', ['postgres:', 'postgresql:']));
+  const appDatabaseRole = env.DATABASE_APP_ROLE || 'senderz_app';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(appDatabaseRole)) {
+    throw new ConfigError('DATABASE_APP_ROLE must be a plain lower-case PostgreSQL role name');
+  }
+  const appDatabasePassword = env.DATABASE_APP_PASSWORD || null;
+  const appDatabaseUrl = env.DATABASE_APP_URL
+    ? url(env, 'DATABASE_APP_URL', '', ['postgres:', 'postgresql:'])
+    : appUrlFor(databaseUrl, appDatabaseRole, appDatabasePassword);
+
+  let adminApiKey = env.ADMIN_API_KEY || '';
+  let encryptionKeyRaw = env.ENCRYPTION_KEY || '';
+  if (options.requireSecrets === false) {
+    adminApiKey ||= crypto.randomBytes(24).toString('hex');
+    encryptionKeyRaw ||= crypto.randomBytes(32).toString('hex');
+  } else if (nodeEnv === 'production') {
+    if (!adminApiKey) throw new ConfigError('ADMIN_API_KEY is required when NODE_ENV=production');
+    if (!encryptionKeyRaw) throw new ConfigError('ENCRYPTION_KEY is required when NODE_ENV=production');
+  } else if (!adminApiKey || !encryptionKeyRaw) {
+    const local = localSecrets(Boolean(options.generateLocalSecrets));
+    adminApiKey ||= local.adminApiKey ?? '';
+    encryptionKeyRaw ||= local.encryptionKey ?? '';
+    if (!adminApiKey || !encryptionKeyRaw) {
+      throw new ConfigError('ADMIN_API_KEY and ENCRYPTION_KEY are not set; run `npm start` once to generate development values, or set them');
+    }
+  }
+  if (adminApiKey.length < 16) throw new ConfigError('ADMIN_API_KEY must be at least 16 characters');
+
+  const jwksUrl = env.JWT_JWKS_URL;
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const host = env.HOST || '127.0.0.1';
+  const retrySchedule = (env.WEBHOOK_RETRY_SCHEDULE || '30,120,600,1800,3600,10800,21600,43200,86400')
+    .split(',')
+    .map((part) => Number(part.trim()));
+  if (retrySchedule.some((seconds) => !Number.isFinite(seconds) || seconds < 0)) {
+    throw new ConfigError('WEBHOOK_RETRY_SCHEDULE must be a comma-separated list of seconds');
+  }
+
+  return {
+    env: nodeEnv,
+    port,
+    host,
+    databaseUrl,
+    appDatabaseUrl,
+    appDatabaseRole,
+    appDatabasePassword,
+    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    queuePrefix: env.QUEUE_PREFIX || 'senderz',
+    adminApiKey,
+    encryptionKey: parseEncryptionKey(encryptionKeyRaw),
+    webhookAllowPrivateNetworks: flag(env, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+    jwt: jwksUrl
+      ? {
+          jwksUrl: url(env, 'JWT_JWKS_URL', '', ['http:', 'https:']),
+          issuer: env.JWT_ISSUER || null,
+          audience: env.JWT_AUDIENCE || null,
+          tenantClaim: env.JWT_TENANT_CLAIM || 'tenant_id',
+        }
+      : null,
+    simulator: { enabled: flag(env, 'SIMULATOR', true), port: integer(env, 'SIMULATOR_PORT', 4010, 0, 65535) },
+    logLevel: env.LOG_LEVEL || 'info',
+    publicUrl: env.PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024),
+    authCacheSeconds: integer(env, 'AUTH_CACHE_SECONDS', 5, 0, 300),
+    webhooks: {
+      timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10000, 100),
+      retryScheduleSeconds: retrySchedule,
+      disableAfterDays: integer(env, 'WEBHOOK_DISABLE_AFTER_DAYS', 5, 1),
+      rotationOverlapHours: integer(env, 'WEBHOOK_ROTATION_OVERLAP_HOURS', 24, 0),
+      maxConcurrencyPerEndpoint: integer(env, 'WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT', 4, 1),
+    },
+    device: {
+      timeoutMs: integer(env, 'DEVICE_TIMEOUT_MS', 10000, 100),
+      offlineAfterSeconds: integer(env, 'LINE_OFFLINE_AFTER_SECONDS', 90, 1),
+      timestampToleranceSeconds: 300,
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import type { Knex } from 'knex';
+import { newId } from '../ids';
+import { encryptSecret } from '../crypto';
+import { NotFoundError, ValidationError } from '../errors';
+import type { Capabilities, CreatePhoneLineBody, UpdatePhoneLineBody } from '../schemas/admin';
+
+export interface PhoneLineRow {
+  id: string;
+  phone_number: string;
+  bridge_url: string;
+  secret_encrypted: string;
+  capabilities: Capabilities;
+  mode: 'pooled' | 'dedicated';
+  tenant_id: string | null;
+  pool: string;
+  agency_tenant_id: string | null;
+  enabled: boolean;
+  status: 'online' | 'offline';
+  last_heartbeat_at: Date | null;
+  health: Record<string, unknown>;
+  max_per_minute: number | null;
+  warmup: boolean;
+  warmup_started_at: Date;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The operator's view of a line. The secret never leaves the platform. */
+export function presentPhoneLine(row: PhoneLineRow) {
+  return {
+    id: row.id,
+    phone_number: row.phone_number,
+    bridge_url: row.bridge_url,
+    capabilities: row.capabilities,
+    mode: row.mode,
+    tenant_id: row.tenant_id,
+    pool: row.pool,
+    agency_tenant_id: row.agency_tenant_id,
+    status: row.status,
+    enabled: row.enabled,
+    last_heartbeat_at: row.last_heartbeat_at,
+    health: row.health,
+    max_per_minute: row.max_per_minute,
+    warmup: row.warmup,
+    warmup_started_at: row.warmup_started_at,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+async function assertTenantExists(owner: Knex, tenantId: string, field: string): Promise<void> {
+  const found = await owner('tenants').where({ id: tenantId }).first('id');
+  if (!found) throw new ValidationError(`Invalid request body: ${field} names no tenant.`, [{ path: field, message: 'names no tenant' }]);
+}
+
+function checkAssignment(mode: string, tenantId: string | null | undefined): void {
+  if (mode === 'dedicated' && !tenantId) {
+    throw new ValidationError('Invalid request body: tenant_id is required for a dedicated line.', [
+      { path: 'tenant_id', message: 'is required when mode is dedicated' },
+    ]);
+  }
+}
+
+export async function createPhoneLine(owner: Knex, encryptionKey: Buffer, body: CreatePhoneLineBody): Promise<PhoneLineRow> {
+  checkAssignment(body.mode, body.tenant_id);
+  if (body.tenant_id) await assertTenantExists(owner, body.tenant_id, 'tenant_id');
+  if (body.agency_tenant_id) await assertTenantExists(owner, body.agency_tenant_id, 'agency_tenant_id');
+  const [row] = await owner('phone_lines')
+    .insert({
+      id: newId(),
+      phone_number: body.phone_number,
+      bridge_url: body.bridge_url.replace(/\/+$/, ''),
+      secret_encrypted: encryptSecret(encryptionKey, body.secret),
+      capabilities: JSON.stringify(body.capabilities),
+      mode: body.mode,
+      tenant_id: body.mode === 'dedicated' ? body.tenant_id : null,
+      pool: body.pool ?? 'default',
+      agency_tenant_id: body.agency_tenant_id ?? null,
+      max_per_minute: body.max_per_minute === undefined ? 60 : body.max_per_minute,
+      warmup: body.warmup ?? true,
+    })
+    .returning('*');
+  return row as PhoneLineRow;
+}
+
+export async function listPhoneLines(owner: Knex, limit: number, cursor: string | null): Promise<PhoneLineRow[]> {
+  const query = owner('phone_lines').orderBy('id', 'desc').limit(limit + 1);
+  if (cursor) void query.where('id', '<', cursor);
+  return (await query) as PhoneLineRow[];
+}
+
+export async function getPhoneLine(db: Knex, id: string): Promise<PhoneLineRow> {
+  const row = (await db('phone_lines').where({ id }).first()) as PhoneLineRow | undefined;
+  if (!row) throw new NotFoundError('phone line');
+  return row;
+}
+
+export async function updatePhoneLine(owner: Knex, encryptionKey: Buffer, id: string, body: UpdatePhoneLineBody): Promise<PhoneLineRow> {
+  const current = await getPhoneLine(owner, id);
+  const mode = body.mode ?? current.mode;
+  const tenantId = body.tenant_id !== undefined ? body.tenant_id : current.tenant_id;
+  checkAssignment(mode, tenantId);
+  if (body.tenant_id) await assertTenantExists(owner, body.tenant_id, 'tenant_id');
+  if (body.agency_tenant_id) await assertTenantExists(owner, body.agency_tenant_id, 'agency_tenant_id');
+  const changes: Record<string, unknown> = { updated_at: owner.fn.now(), mode, tenant_id: mode === 'dedicated' ? tenantId : null };
+  for (const field of ['pool', 'agency_tenant_id', 'enabled', 'max_per_minute', 'warmup'] as const) {
+    if (body[field] !== undefined) changes[field] = body[field];
+  }
+  if (body.bridge_url !== undefined) changes.bridge_url = body.bridge_url.replace(/\/+$/, '');
+  if (body.capabilities !== undefined) changes.capabilities = JSON.stringify(body.capabilities);
+  if (body.secret !== undefined) changes.secret_encrypted = encryptSecret(encryptionKey, body.secret);
+  const [row] = await owner('phone_lines').where({ id }).update(changes).returning('*');
+  return row as PhoneLineRow;
+}
+
+export async function deletePhoneLine(owner: Knex, id: string): Promise<void> {
+  const deleted = await owner('phone_lines').where({ id }).delete();
+  if (!deleted) throw new NotFoundError('phone line');
+}

@@ -1,0 +1,35 @@
+import pino from 'pino';
+import { currentContext } from './context';
+
+export type Logger = pino.Logger;
+
+/**
+ * Structured JSON logs. Every line carries reqId / jobId / tenantId of the work
+ * it belongs to. Secrets and message bodies are redacted by path as a second
+ * line of defence; the first is never passing them to a logger.
+ */
+export function createLogger(level = process.env.LOG_LEVEL || 'info', name = 'senderz'): Logger {
+  return pino({
+    name,
+    level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    mixin() {
+      const context = currentContext();
+      if (!context) return {};
+      const fields: Record<string, string> = {};
+      if (context.reqId) fields.reqId = context.reqId;
+      if (context.jobId) fields.jobId = context.jobId;
+      if (context.queue) fields.queue = context.queue;
+      if (context.tenantId) fields.tenantId = context.tenantId;
+      return fields;
+    },
+    redact: {
+      paths: ['*.body', '*.secret', '*.key', '*.password', '*.authorization', 'body', 'secret', 'key', 'req.headers.authorization'],
+      censor: '[redacted]',
+    },
+  });
+}
+
+/** The process-wide logger; processes may replace its level at boot via LOG_LEVEL. */
+export const logger = createLogger();

@@ -1,0 +1,136 @@
+import { Queue, JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import Ajv, { ValidateFunction } from 'ajv';
+
+/**
+ * The job registry: queue name → job name → payload. Queue and job names are a
+ * wire contract (jobs in Redis outlive deploys): never rename one without a
+ * drain plan. Payloads carry ids and the tenant id only — never a record
+ * snapshot, a message body or a secret; the worker reloads what it needs.
+ */
+export interface JobRegistry {
+  sending: {
+    'route-message': { tenantId: string; messageId: string };
+    'process-inbound': { tenantId: string; messageId: string };
+  };
+  dispatch: {
+    'dispatch-message': { tenantId: string; messageId: string; dispatchId: string };
+  };
+  webhooks: {
+    'fan-out-event': { tenantId: string; eventId: string };
+    deliver: { tenantId: string; deliveryId: string };
+  };
+  billing: {
+    'record-delivery': { tenantId: string; messageId: string };
+  };
+  campaigns: {
+    'launch-campaign': { tenantId: string; campaignId: string };
+    'import-contacts': { tenantId: string; importId: string };
+  };
+  maintenance: {
+    'relay-outbox': Record<string, never>;
+    'sweep-lines': Record<string, never>;
+    'release-deferred': Record<string, never>;
+    'purge-bodies': Record<string, never>;
+    'expire-idempotency-keys': Record<string, never>;
+    'roll-up-usage': Record<string, never>;
+  };
+}
+
+export type QueueName = keyof JobRegistry;
+export type JobName<Q extends QueueName> = keyof JobRegistry[Q] & string;
+export type JobPayload<Q extends QueueName, J extends JobName<Q>> = JobRegistry[Q][J];
+
+export const QUEUE_NAMES: QueueName[] = ['sending', 'dispatch', 'webhooks', 'billing', 'campaigns', 'maintenance'];
+
+const idField = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_]+$' };
+
+function idsSchema(...fields: string[]) {
+  return {
+    type: 'object',
+    required: fields,
+    additionalProperties: false,
+    properties: Object.fromEntries(fields.map((field) => [field, idField])),
+  };
+}
+
+const noPayload = { type: 'object', additionalProperties: false, properties: {} };
+
+const schemas: { [Q in QueueName]: { [J in JobName<Q>]: object } } = {
+  sending: {
+    'route-message': idsSchema('tenantId', 'messageId'),
+    'process-inbound': idsSchema('tenantId', 'messageId'),
+  },
+  dispatch: { 'dispatch-message': idsSchema('tenantId', 'messageId', 'dispatchId') },
+  webhooks: { 'fan-out-event': idsSchema('tenantId', 'eventId'), deliver: idsSchema('tenantId', 'deliveryId') },
+  billing: { 'record-delivery': idsSchema('tenantId', 'messageId') },
+  campaigns: { 'launch-campaign': idsSchema('tenantId', 'campaignId'), 'import-contacts': idsSchema('tenantId', 'importId') },
+  maintenance: {
+    'relay-outbox': noPayload,
+    'sweep-lines': noPayload,
+    'release-deferred': noPayload,
+    'purge-bodies': noPayload,
+    'expire-idempotency-keys': noPayload,
+    'roll-up-usage': noPayload,
+  },
+};
+
+const ajv = new Ajv({ allErrors: true });
+const validators = new Map<string, ValidateFunction>();
+for (const queue of QUEUE_NAMES) {
+  for (const [job, schema] of Object.entries(schemas[queue])) validators.set(`${queue}/${job}`, ajv.compile(schema as object));
+}
+
+export function jobNames<Q extends QueueName>(queue: Q): JobName<Q>[] {
+  return Object.keys(schemas[queue]) as JobName<Q>[];
+}
+
+/** Checks a pulled payload against the registry; returns a reason when it does not fit. */
+export function payloadProblem(queue: QueueName, job: string, payload: unknown): string | null {
+  const validate = validators.get(`${queue}/${job}`);
+  if (!validate) return `no job "${job}" on queue "${queue}"`;
+  if (validate(payload)) return null;
+  return ajv.errorsText(validate.errors);
+}
+
+/** BullMQ job ids may not contain ':' nor be all digits. */
+export function jobId(...parts: string[]): string {
+  return parts.join('__');
+}
+
+export interface Queues {
+  prefix: string;
+  get(name: QueueName): Queue;
+  add<Q extends QueueName, J extends JobName<Q>>(queue: Q, job: J, payload: JobPayload<Q, J>, options?: JobsOptions): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 3600, count: 10000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const queues = new Map<QueueName, Queue>();
+  const get = (name: QueueName): Queue => {
+    let queue = queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      queue.on('error', () => undefined); // connection errors surface on add(); avoid unhandled 'error'
+      queues.set(name, queue);
+    }
+    return queue;
+  };
+  return {
+    prefix,
+    get,
+    async add(queue, job, payload, options) {
+      await get(queue).add(job, payload, options);
+    },
+    async close() {
+      await Promise.all([...queues.values()].map((queue) => queue.close()));
+    },
+  };
+}
