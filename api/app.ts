@@ -16,6 +16,9 @@ import { adminApiKeyRoutes } from './routes/admin/api-keys';
 import { adminPhoneLineRoutes } from './routes/admin/phone-lines';
 import { adminAgencyLinkRoutes } from './routes/admin/agency-links';
 import { healthRoutes } from './routes/health';
+import { messageRoutes } from './routes/messages';
+import { capabilityRoutes } from './routes/capabilities';
+import { deviceRoutes } from './routes/device';
 import type { ApiDeps } from './types';
 import type { Redis } from 'ioredis';
 
@@ -57,6 +60,7 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
   });
 
   app.use(healthRoutes(deps));
+  app.use('/device', deviceRoutes(deps));
 
   // Operator API and Bull Board.
   const board = new ExpressAdapter();
@@ -76,6 +80,8 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
   const v1 = express.Router();
   v1.use(auth.middleware, createRateLimiter(redis, config.queuePrefix), json, createIdempotency(db.app, log));
   v1.use('/api-keys', apiKeyRoutes(deps, auth));
+  v1.use('/messages', messageRoutes(deps));
+  v1.use('/capabilities', capabilityRoutes(deps));
   app.use('/v1', v1);
 
   app.use(notFoundHandler);

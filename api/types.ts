@@ -19,6 +19,7 @@ export interface ApiDeps {
 export interface Caller {
   tenantId: string;
   tenantName: string;
+  pool: string;
   plan: Plan;
   limits: TenantLimits;
   via: 'api_key' | 'jwt';

@@ -255,6 +255,9 @@ export async function up(knex: Knex): Promise<void> {
     t.text('pinned_from');
     t.boolean('sandbox').notNullable().defaultTo(false);
     t.boolean('dispatch_webhook').notNullable().defaultTo(true);
+    // Replies the platform itself sends (STOP/START/HELP confirmations): they
+    // must reach a number that has just opted out, so opt-out and caps skip them.
+    t.boolean('system_reply').notNullable().defaultTo(false);
     t.integer('last_sequence').notNullable().defaultTo(0);
     t.integer('attempts').notNullable().defaultTo(0);
     t.boolean('counted_new_contact').notNullable().defaultTo(false);
@@ -313,6 +316,8 @@ export async function up(knex: Knex): Promise<void> {
     t.text('queue').notNullable();
     t.text('job_name').notNullable();
     t.text('ref_id').notNullable();
+    // The job payload (ids only), re-sent as is by the relay.
+    t.jsonb('payload').notNullable();
     t.integer('priority').notNullable().defaultTo(0);
     t.timestamp('available_at', { useTz: true }).notNullable().defaultTo(now);
     t.timestamp('enqueued_at', { useTz: true });
@@ -556,10 +561,10 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     CREATE FUNCTION senderz_authenticate(p_key_hash text)
     RETURNS TABLE (key_id text, tenant_id text, prefix text, permissions text, rate_limit integer,
-                   rate_limit_unlimited boolean, key_status text, tenant_status text, plan text, limits jsonb, tenant_name text)
+                   rate_limit_unlimited boolean, key_status text, tenant_status text, plan text, limits jsonb, tenant_name text, pool text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
       SELECT k.id, k.tenant_id, k.prefix, k.permissions, k.rate_limit, k.rate_limit_unlimited, k.status,
-             t.status, t.plan, t.limits, t.name
+             t.status, t.plan, t.limits, t.name, t.pool
         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
        WHERE k.key_hash = p_key_hash
     $$`);
@@ -568,11 +573,33 @@ export async function up(knex: Knex): Promise<void> {
     RETURNS void LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public AS $$
       UPDATE api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, p_at), p_at) WHERE id = ANY(p_ids)
     $$`);
+  // Device reports name a dispatch, not a tenant: find whose it is (and for
+  // which line) before entering that tenant's scope.
+  await knex.raw(`
+    CREATE FUNCTION senderz_dispatch_owner(p_dispatch_id text)
+    RETURNS TABLE (tenant_id text, line_id text, message_id text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+      SELECT d.tenant_id, d.line_id, d.message_id FROM dispatches d WHERE d.id = p_dispatch_id
+    $$`);
+  // An inbound message on a pooled line belongs to the tenant that last
+  // messaged that number from that line.
+  await knex.raw(`
+    CREATE FUNCTION senderz_conversation_owner(p_line_id text, p_phone_number text)
+    RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+      SELECT c.tenant_id FROM conversations c
+       WHERE c.line_id = p_line_id AND c.phone_number = p_phone_number
+       ORDER BY c.last_outbound_at DESC LIMIT 1
+    $$`);
+  await knex.raw('REVOKE ALL ON FUNCTION senderz_dispatch_owner(text) FROM PUBLIC');
+  await knex.raw('REVOKE ALL ON FUNCTION senderz_conversation_owner(text, text) FROM PUBLIC');
   await knex.raw('REVOKE ALL ON FUNCTION senderz_authenticate(text) FROM PUBLIC');
   await knex.raw('REVOKE ALL ON FUNCTION senderz_touch_api_keys(text[], timestamptz) FROM PUBLIC');
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await knex.raw('DROP FUNCTION IF EXISTS senderz_conversation_owner(text, text)');
+  await knex.raw('DROP FUNCTION IF EXISTS senderz_dispatch_owner(text)');
   await knex.raw('DROP FUNCTION IF EXISTS senderz_touch_api_keys(text[], timestamptz)');
   await knex.raw('DROP FUNCTION IF EXISTS senderz_authenticate(text)');
   const tables = [

@@ -12,11 +12,16 @@ export interface JobRegistry {
   sending: {
     'route-message': { tenantId: string; messageId: string };
     'process-inbound': { tenantId: string; messageId: string };
+    /** Sandbox messages: the synthetic delivery steps, no device involved. */
+    'sandbox-advance': { tenantId: string; messageId: string };
   };
   dispatch: {
     'dispatch-message': { tenantId: string; messageId: string; dispatchId: string };
   };
   webhooks: {
+    /** A message changed status (its history row `sequence`): fan out to subscribed endpoints. */
+    'message-event': { tenantId: string; messageId: string; sequence: number };
+    /** Any other event (opt-outs, campaigns, tests): fan out the stored event. */
     'fan-out-event': { tenantId: string; eventId: string };
     deliver: { tenantId: string; deliveryId: string };
   };
@@ -30,10 +35,8 @@ export interface JobRegistry {
   maintenance: {
     'relay-outbox': Record<string, never>;
     'sweep-lines': Record<string, never>;
-    'release-deferred': Record<string, never>;
     'purge-bodies': Record<string, never>;
     'expire-idempotency-keys': Record<string, never>;
-    'roll-up-usage': Record<string, never>;
   };
 }
 
@@ -60,18 +63,25 @@ const schemas: { [Q in QueueName]: { [J in JobName<Q>]: object } } = {
   sending: {
     'route-message': idsSchema('tenantId', 'messageId'),
     'process-inbound': idsSchema('tenantId', 'messageId'),
+    'sandbox-advance': idsSchema('tenantId', 'messageId'),
   },
   dispatch: { 'dispatch-message': idsSchema('tenantId', 'messageId', 'dispatchId') },
-  webhooks: { 'fan-out-event': idsSchema('tenantId', 'eventId'), deliver: idsSchema('tenantId', 'deliveryId') },
+  webhooks: {
+    'message-event': {
+      ...idsSchema('tenantId', 'messageId'),
+      required: ['tenantId', 'messageId', 'sequence'],
+      properties: { tenantId: idField, messageId: idField, sequence: { type: 'integer', minimum: 1 } },
+    },
+    'fan-out-event': idsSchema('tenantId', 'eventId'),
+    deliver: idsSchema('tenantId', 'deliveryId'),
+  },
   billing: { 'record-delivery': idsSchema('tenantId', 'messageId') },
   campaigns: { 'launch-campaign': idsSchema('tenantId', 'campaignId'), 'import-contacts': idsSchema('tenantId', 'importId') },
   maintenance: {
     'relay-outbox': noPayload,
     'sweep-lines': noPayload,
-    'release-deferred': noPayload,
     'purge-bodies': noPayload,
     'expire-idempotency-keys': noPayload,
-    'roll-up-usage': noPayload,
   },
 };
 

@@ -15,13 +15,13 @@ export function isE164(value: string): boolean {
 }
 
 /** One ajv instance for the platform: schemas are compiled once, at load. */
-export const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: true });
+export const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: true, strictRequired: false, allowUnionTypes: true });
 addFormats(ajv);
 ajv.addFormat('e164', { type: 'string', validate: isE164 });
 ajv.addFormat('ulid', { type: 'string', validate: (value: string) => /^(sb_)?[0-9A-HJKMNP-TV-Z]{26}$/.test(value) });
 
 /** Query strings arrive as text: a separate instance coerces them to the schema's types. */
-export const queryAjv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: true });
+export const queryAjv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: true, strictRequired: false, allowUnionTypes: true });
 addFormats(queryAjv);
 queryAjv.addFormat('e164', { type: 'string', validate: isE164 });
 queryAjv.addFormat('ulid', { type: 'string', validate: (value: string) => /^(sb_)?[0-9A-HJKMNP-TV-Z]{26}$/.test(value) });

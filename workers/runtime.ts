@@ -5,7 +5,7 @@ import { runWithContext } from '../shared/context';
 import { NotFoundError, AppError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 
-export type JobHandler<Q extends QueueName, J extends JobName<Q>> = (payload: JobPayload<Q, J>, job: Job) => Promise<unknown>;
+export type JobHandler<Q extends QueueName, J extends JobName<Q>> = (payload: JobPayload<Q, J>, job: Job, token?: string) => Promise<unknown>;
 export type QueueHandlers<Q extends QueueName> = { [J in JobName<Q>]: JobHandler<Q, J> };
 
 /**
@@ -13,7 +13,7 @@ export type QueueHandlers<Q extends QueueName> = { [J in JobName<Q>]: JobHandler
  * its schema, or whose records are missing or belong to another tenant, is a
  * terminal failure (never retried); anything else thrown is retried with backoff.
  */
-export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandlers<Q>, job: Job, log: Logger): Promise<unknown> {
+export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandlers<Q>, job: Job, log: Logger, token?: string): Promise<unknown> {
   const problem = payloadProblem(queue, job.name, job.data);
   if (problem) {
     log.error({ queue, job: job.name, jobId: job.id, problem }, 'job payload rejected');
@@ -21,9 +21,9 @@ export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandl
   }
   const tenantId = (job.data as { tenantId?: string }).tenantId;
   return runWithContext({ jobId: job.id, queue, tenantId }, async () => {
-    const handler = handlers[job.name as JobName<Q>] as unknown as (payload: unknown, job: Job) => Promise<unknown>;
+    const handler = handlers[job.name as JobName<Q>] as unknown as (payload: unknown, job: Job, token?: string) => Promise<unknown>;
     try {
-      return await handler(job.data, job);
+      return await handler(job.data, job, token);
     } catch (error) {
       if (error instanceof NotFoundError) {
         log.warn({ job: job.name }, 'job skipped: record missing or not this tenant\'s');
@@ -50,7 +50,7 @@ export interface PoolWorkerOptions<Q extends QueueName> {
 export function createPoolWorker<Q extends QueueName>(options: PoolWorkerOptions<Q>): Worker {
   const missing = jobNames(options.queue).filter((name) => typeof (options.handlers as Record<string, unknown>)[name] !== 'function');
   if (missing.length > 0) throw new Error(`queue "${options.queue}" has no handler for: ${missing.join(', ')}`);
-  const worker = new Worker(options.queue, (job) => runJob(options.queue, options.handlers, job, options.log), {
+  const worker = new Worker(options.queue, (job, token) => runJob(options.queue, options.handlers, job, options.log, token), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,

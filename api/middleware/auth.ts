@@ -25,6 +25,7 @@ interface KeyRecord {
   plan: Plan;
   limits: TenantLimits;
   tenant_name: string;
+  pool: string;
 }
 
 interface CacheEntry {
@@ -115,6 +116,7 @@ export function createAuthenticator(deps: { config: Config; app: Knex; redis: Re
           plan: row.plan,
           limits: row.limits,
           tenant_name: row.name,
+          pool: row.pool,
         }
       : null;
     jwtTenantCache.set(tenantId, { tenantId, record, expiresAt: now + config.authCacheSeconds * 1000 });
@@ -125,6 +127,7 @@ export function createAuthenticator(deps: { config: Config; app: Knex; redis: Re
     return {
       tenantId: record.tenant_id,
       tenantName: record.tenant_name,
+      pool: record.pool,
       plan: record.plan,
       limits: record.limits ?? {},
       via,

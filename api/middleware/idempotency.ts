@@ -20,6 +20,17 @@ function requestHash(method: string, path: string, body: unknown): string {
   return sha256Hex(`${method} ${path}\n${JSON.stringify(body ?? null)}`);
 }
 
+/** Fields shown once (a new API key, a generated webhook secret) are never stored for replay. */
+const SHOWN_ONCE = new Set(['key', 'secret']);
+
+export function withoutSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutSecrets);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([field, inner]) => [field, SHOWN_ONCE.has(field) && typeof inner === 'string' ? null : withoutSecrets(inner)]));
+  }
+  return value;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -101,7 +112,7 @@ export function createIdempotency(app: Knex, log: Logger): RequestHandler {
             await t
               .from('idempotency_keys')
               .where({ key })
-              .update({ state: 'completed', response_status: status, response_body: JSON.stringify(captured ?? null) });
+              .update({ state: 'completed', response_status: status, response_body: JSON.stringify(withoutSecrets(captured ?? null)) });
           }
         });
         settle.catch((error: unknown) => log.error({ err: error }, 'failed to record idempotent response'));

@@ -1,0 +1,115 @@
+import { Router } from 'express';
+import { withTenant } from '../../shared/db/tenant';
+import { AppError, ForbiddenError, ServiceUnavailableError, ValidationError } from '../../shared/errors';
+import { enqueueAll } from '../../shared/outbox';
+import { insertOutboundMessage } from '../../shared/messages/outbound';
+import { getMessage, listMessageEvents, listMessages, MessageFilters, presentMessage, RequestedChannel } from '../../shared/data/messages';
+import { isOptedOut } from '../../shared/data/opt-outs';
+import { findTemplateForSend } from '../../shared/data/templates';
+import { renderTemplate } from '../../shared/templates';
+import { usableLinesQuery } from '../../shared/routing/lines';
+import { listMessagesQuery, MAX_BODY_LENGTH, sendMessageQuery, sendMessageSchema, SendMessageBody } from '../../shared/schemas/messages';
+import { bodyValidator, queryValidator } from '../validate';
+import { pageFrom, pageOf } from '../pagination';
+import type { ApiDeps } from '../types';
+
+const parseSend = bodyValidator<SendMessageBody>(sendMessageSchema);
+const parseSendQuery = queryValidator<{ dispatch_webhook?: boolean }>(sendMessageQuery);
+const parseList = queryValidator<MessageFilters & { limit?: number; cursor?: string }>(listMessagesQuery);
+
+/** A rough expectation for clients' timeouts, by channel, from the simulator and field numbers. */
+const ESTIMATED_DELIVERY_MS: Record<string, number> = { imessage: 2000, rcs: 3000, sms: 5000, auto: 3000 };
+
+export function messageRoutes(deps: ApiDeps): Router {
+  const router = Router();
+
+  router.post('/', async (req, res) => {
+    const caller = req.caller!;
+    const body = parseSend(req);
+    const query = parseSendQuery(req);
+    if ((body.body === undefined) === (body.template === undefined)) {
+      throw new ValidationError('Invalid request body: give exactly one of body or template.', [
+        { path: body.body === undefined ? 'body' : 'template', message: 'exactly one of body or template is required' },
+      ]);
+    }
+    if (body.data !== undefined && body.template === undefined) {
+      throw new ValidationError('Invalid request body: data is only used with template.', [{ path: 'data', message: 'requires template' }]);
+    }
+
+    const outcome = await withTenant(deps.db.app, caller.tenantId, async (t) => {
+      let text = body.body ?? '';
+      let templateId: string | null = null;
+      let messageType = body.message_type;
+      let channel: RequestedChannel = body.channel ?? 'auto';
+      if (body.template !== undefined) {
+        const template = await findTemplateForSend(t, body.template);
+        if (!template) throw new AppError(400, 'INVALID_TEMPLATE', `No template named "${body.template}".`, [{ path: 'template', message: 'names no template' }]);
+        text = renderTemplate(template.body, body.data ?? {});
+        if (text.length > MAX_BODY_LENGTH) {
+          throw new ValidationError(`The rendered message is longer than ${MAX_BODY_LENGTH} characters.`, [{ path: 'data', message: 'renders a body that is too long' }]);
+        }
+        templateId = template.id;
+        messageType ??= template.type;
+        if (body.channel === undefined && template.channel !== 'both') channel = template.channel;
+      }
+
+      if (!caller.sandbox) {
+        const lines = usableLinesQuery(t.trx, { id: caller.tenantId, pool: caller.pool });
+        if (body.from_number) {
+          const pinned = await lines.clone().where('phone_number', body.from_number).first('id');
+          if (!pinned) throw new ValidationError('Invalid request body: from_number is not a line this account may use.', [{ path: 'from_number', message: 'is not a line this account may use' }]);
+        } else if (!(await lines.clone().first('id'))) {
+          throw new ServiceUnavailableError('No phone line is available to this account.', 'NO_PHONE_AVAILABLE');
+        }
+      }
+
+      const optedOut = await isOptedOut(t, body.to);
+      const accepted = await insertOutboundMessage(t, {
+        to: body.to,
+        body: text,
+        requestedChannel: channel,
+        messageType: messageType ?? 'alert',
+        pinnedFrom: body.from_number ?? null,
+        templateId,
+        sandbox: caller.sandbox,
+        dispatchWebhook: caller.sandbox ? query.dispatch_webhook === true : true,
+        blockedReason: optedOut ? 'opted_out' : undefined,
+      });
+      return { ...accepted, optedOut, channel };
+    });
+
+    // After commit: a failed enqueue is repaired by the outbox relay, so the
+    // message is accepted either way.
+    await enqueueAll(deps.queues, outcome.jobs).catch((error: unknown) => deps.log.warn({ err: error, messageId: outcome.message.id }, 'enqueue failed; the outbox relay will retry'));
+
+    if (outcome.optedOut) throw new ForbiddenError('The recipient has opted out of messages from this account.', 'OPTED_OUT');
+    res.status(202).json({
+      data: {
+        message_id: outcome.message.id,
+        status: outcome.message.status,
+        from: outcome.message.from_number,
+        channel: outcome.channel,
+        estimated_delivery_ms: ESTIMATED_DELIVERY_MS[outcome.channel],
+      },
+    });
+  });
+
+  router.get('/', async (req, res) => {
+    const query = parseList(req);
+    const page = pageFrom(query);
+    const rows = await withTenant(deps.db.app, req.caller!.tenantId, (t) => listMessages(t, query, page.limit, page.cursor));
+    res.json(pageOf(rows, page, presentMessage, (row) => row.id));
+  });
+
+  router.get('/:id', async (req, res) => {
+    const row = await withTenant(deps.db.app, req.caller!.tenantId, (t) => getMessage(t, req.params.id));
+    res.json({ data: presentMessage(row) });
+  });
+
+  router.get('/:id/events', async (req, res) => {
+    const rows = await withTenant(deps.db.app, req.caller!.tenantId, (t) => listMessageEvents(t, req.params.id));
+    res.json({ data: rows });
+  });
+
+  return router;
+}

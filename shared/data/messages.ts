@@ -1,0 +1,106 @@
+import type { Knex } from 'knex';
+import type { TenantTx } from '../db/tenant';
+import { findOwned } from '../db/tenant';
+import type { MessageStatus } from '../messages/status';
+
+export type Channel = 'imessage' | 'sms' | 'rcs';
+export type RequestedChannel = Channel | 'auto';
+export type MessageType = 'otp' | 'alert' | 'marketing';
+
+export interface MessageRow {
+  tenant_id: string;
+  id: string;
+  direction: 'outbound' | 'inbound';
+  from_number: string | null;
+  to_number: string;
+  body: string | null;
+  body_purged_at: Date | null;
+  requested_channel: RequestedChannel;
+  channel: Channel | null;
+  message_type: MessageType;
+  status: MessageStatus;
+  reason: string | null;
+  campaign_id: string | null;
+  template_id: string | null;
+  line_id: string | null;
+  pinned_from: string | null;
+  sandbox: boolean;
+  dispatch_webhook: boolean;
+  system_reply: boolean;
+  last_sequence: number;
+  attempts: number;
+  counted_new_contact: boolean;
+  release_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  sent_at: Date | null;
+  delivered_at: Date | null;
+  read_at: Date | null;
+  failed_at: Date | null;
+}
+
+export function presentMessage(row: MessageRow) {
+  return {
+    id: row.id,
+    direction: row.direction,
+    from: row.from_number,
+    to: row.to_number,
+    body: row.body,
+    channel: row.channel ?? row.requested_channel,
+    message_type: row.message_type,
+    status: row.status,
+    reason: row.reason,
+    campaign_id: row.campaign_id,
+    sandbox: row.sandbox,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    sent_at: row.sent_at,
+    delivered_at: row.delivered_at,
+    read_at: row.read_at,
+  };
+}
+
+export async function getMessage(t: TenantTx, id: string, options: { forUpdate?: boolean } = {}): Promise<MessageRow> {
+  return findOwned<MessageRow>(t, 'messages', id, 'message', options);
+}
+
+export interface MessageFilters {
+  status?: MessageStatus;
+  direction?: 'outbound' | 'inbound';
+  channel?: Channel;
+  to?: string;
+  from?: string;
+  campaign_id?: string;
+  created_after?: string;
+  created_before?: string;
+}
+
+export async function listMessages(t: TenantTx, filters: MessageFilters, limit: number, cursor: string | null): Promise<MessageRow[]> {
+  const query: Knex.QueryBuilder = t.from('messages').orderBy('id', 'desc').limit(limit + 1);
+  if (cursor) void query.where('id', '<', cursor);
+  if (filters.status) void query.where('status', filters.status);
+  if (filters.direction) void query.where('direction', filters.direction);
+  if (filters.channel) void query.where('channel', filters.channel);
+  if (filters.to) void query.where('to_number', filters.to);
+  if (filters.from) void query.where('from_number', filters.from);
+  if (filters.campaign_id) void query.where('campaign_id', filters.campaign_id);
+  if (filters.created_after) void query.where('created_at', '>=', filters.created_after);
+  if (filters.created_before) void query.where('created_at', '<', filters.created_before);
+  return (await query) as MessageRow[];
+}
+
+export interface MessageEventRow {
+  sequence: number;
+  status: MessageStatus;
+  reason: string | null;
+  occurred_at: Date;
+}
+
+export async function listMessageEvents(t: TenantTx, messageId: string): Promise<MessageEventRow[]> {
+  await getMessage(t, messageId);
+  return (await t
+    .from('message_events')
+    .where({ message_id: messageId })
+    .orderBy('sequence', 'asc')
+    .select('sequence', 'status', 'reason', 'occurred_at')) as MessageEventRow[];
+}

@@ -1,0 +1,62 @@
+import { signDeviceRequest } from './signing';
+
+export interface BridgeTarget {
+  bridgeUrl: string;
+  secret: string;
+}
+
+export interface BridgeAnswer {
+  status: number;
+  body: Record<string, unknown> | null;
+}
+
+/**
+ * One signed request to a bridge. Throws on network errors and timeouts (the
+ * caller treats those as "no answer"); returns every HTTP answer as is.
+ */
+export async function callBridge(target: BridgeTarget, method: 'GET' | 'POST', path: string, payload: unknown, timeoutMs: number): Promise<BridgeAnswer> {
+  const raw = method === 'GET' ? '' : JSON.stringify(payload);
+  const timestamp = Math.floor(Date.now() / 1000);
+  const response = await fetch(`${target.bridgeUrl}${path}`, {
+    method,
+    headers: {
+      'Content-Type': 'application/json',
+      'X-Senderz-Timestamp': String(timestamp),
+      'X-Senderz-Signature': signDeviceRequest(target.secret, timestamp, raw),
+    },
+    body: method === 'GET' ? undefined : raw,
+    redirect: 'manual',
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  let body: Record<string, unknown> | null = null;
+  try {
+    body = text ? (JSON.parse(text) as Record<string, unknown>) : null;
+  } catch {
+    body = null;
+  }
+  return { status: response.status, body };
+}
+
+export interface SendPush {
+  dispatch_id: string;
+  message_id: string;
+  line_id: string;
+  from: string;
+  to: string;
+  body: string;
+  channel: 'imessage' | 'rcs' | 'sms';
+}
+
+export interface CapabilityResult {
+  number: string;
+  imessage: boolean;
+  sms: boolean;
+  rcs: boolean;
+}
+
+export async function askCapabilities(target: BridgeTarget, numbers: string[], timeoutMs: number): Promise<CapabilityResult[]> {
+  const answer = await callBridge(target, 'POST', '/v1/capabilities', { numbers }, timeoutMs);
+  if (answer.status !== 200 || !Array.isArray(answer.body?.results)) throw new Error(`capability check answered ${answer.status}`);
+  return (answer.body.results as CapabilityResult[]).filter((result) => numbers.includes(result.number));
+}

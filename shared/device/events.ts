@@ -1,0 +1,116 @@
+import type { Knex } from 'knex';
+import { withTenant, securityEvent, TenantTx } from '../db/tenant';
+import type { PhoneLineRow } from '../data/phone-lines';
+import type { DeviceEvent } from '../schemas/device';
+import { transitionMessage, messageEventJob, MessageStatus } from '../messages/status';
+import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
+import { newId } from '../ids';
+import type { Logger } from '../logger';
+
+/** Marks a device event as applied; false when this line already reported it. */
+async function firstSighting(trx: Knex.Transaction, lineId: string, eventId: string): Promise<boolean> {
+  const inserted = await trx.raw('INSERT INTO device_events_seen (line_id, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING event_id', [lineId, eventId]);
+  return inserted.rows.length > 0;
+}
+
+const STATUS_FOR: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed' };
+
+async function applyStatusReport(app: Knex, line: PhoneLineRow, event: DeviceEvent, log: Logger): Promise<OutboxJob[]> {
+  const owner = (await app.raw('SELECT * FROM senderz_dispatch_owner(?)', [event.dispatch_id ?? ''])).rows[0] as
+    | { tenant_id: string; line_id: string; message_id: string }
+    | undefined;
+  if (!owner) {
+    log.warn({ lineId: line.id, eventId: event.id, type: event.type }, 'device reported an unknown dispatch; ignored');
+    return [];
+  }
+  if (owner.line_id !== line.id) {
+    securityEvent('device_reported_foreign_dispatch', { lineId: line.id, dispatchLineId: owner.line_id, tenantId: owner.tenant_id, eventId: event.id });
+    return [];
+  }
+  return withTenant(app, owner.tenant_id, async (t) => {
+    if (!(await firstSighting(t.trx, line.id, event.id))) return [];
+    const status = STATUS_FOR[event.type];
+    const dispatchStatus = event.type;
+    await t
+      .from('dispatches')
+      .where({ id: event.dispatch_id })
+      .whereNotIn('status', ['rerouted', 'rejected', 'cancelled'])
+      .update({ status: dispatchStatus, last_error: event.reason ?? null, updated_at: t.trx.fn.now() });
+    const transition = await transitionMessage(t, owner.message_id, status, {
+      reason: event.type === 'failed' ? event.reason : null,
+      occurredAt: new Date(event.occurred_at),
+    });
+    return transition.jobs;
+  });
+}
+
+/** Records an inbound message for the tenant that owns the conversation, and its processing job. */
+export async function recordInbound(t: TenantTx, line: PhoneLineRow, event: { from: string; body: string; channel: string; occurredAt: Date }): Promise<OutboxJob[]> {
+  const id = newId();
+  await t.insert('messages', {
+    id,
+    direction: 'inbound',
+    from_number: event.from,
+    to_number: line.phone_number,
+    body: event.body,
+    requested_channel: event.channel,
+    channel: event.channel,
+    message_type: 'alert',
+    status: 'received',
+    line_id: line.id,
+    last_sequence: 1,
+    created_at: event.occurredAt,
+  });
+  await t.insert('message_events', { message_id: id, sequence: 1, status: 'received', occurred_at: event.occurredAt });
+  await t.trx.raw(
+    `INSERT INTO conversations (tenant_id, line_id, phone_number, last_outbound_at, last_inbound_at) VALUES (?, ?, ?, now(), now())
+     ON CONFLICT (tenant_id, line_id, phone_number) DO UPDATE SET last_inbound_at = now()`,
+    [t.tenantId, line.id, event.from],
+  );
+  // Keywords (STOP/START/HELP) run first, in the inbound job; the webhook fires either way.
+  const jobs = [outboxJob('sending', 'process-inbound', id, { tenantId: t.tenantId, messageId: id }, { priority: 1 })];
+  const announce = messageEventJob(t.tenantId, id, 1, 'received');
+  if (announce) jobs.push(announce);
+  await addToOutbox(t, jobs);
+  return jobs;
+}
+
+async function applyReceived(app: Knex, line: PhoneLineRow, event: DeviceEvent, log: Logger): Promise<OutboxJob[]> {
+  let tenantId = line.mode === 'dedicated' ? line.tenant_id : null;
+  if (!tenantId) tenantId = (await app.raw('SELECT senderz_conversation_owner(?, ?) AS tenant_id', [line.id, event.from ?? ''])).rows[0]?.tenant_id ?? null;
+  if (!tenantId) {
+    log.warn({ lineId: line.id, eventId: event.id }, 'inbound message from a number no tenant has messaged on this pooled line; ignored');
+    return [];
+  }
+  if (event.to !== line.phone_number) log.warn({ lineId: line.id, eventId: event.id }, 'inbound "to" is not this line\'s number; recorded on the line');
+  return withTenant(app, tenantId, async (t) => {
+    if (!(await firstSighting(t.trx, line.id, event.id))) return [];
+    return recordInbound(t, line, { from: event.from!, body: event.body!, channel: event.channel!, occurredAt: new Date(event.occurred_at) });
+  });
+}
+
+async function applyHeartbeat(app: Knex, line: PhoneLineRow, event: DeviceEvent): Promise<void> {
+  const health: Record<string, unknown> = {};
+  if (typeof event.battery === 'number') health.battery = event.battery;
+  if (typeof event.signal === 'number') health.signal = event.signal;
+  await app('phone_lines')
+    .where({ id: line.id })
+    .update({
+      status: 'online',
+      last_heartbeat_at: app.raw('GREATEST(COALESCE(last_heartbeat_at, ?::timestamptz), ?::timestamptz)', [event.occurred_at, event.occurred_at]),
+      health: JSON.stringify(health),
+    });
+}
+
+/** Applies one device event; returns the jobs to enqueue. Repeats are ignored. */
+export async function applyDeviceEvent(app: Knex, line: PhoneLineRow, event: DeviceEvent, log: Logger): Promise<OutboxJob[]> {
+  switch (event.type) {
+    case 'heartbeat':
+      await applyHeartbeat(app, line, event);
+      return [];
+    case 'received':
+      return applyReceived(app, line, event, log);
+    default:
+      return applyStatusReport(app, line, event, log);
+  }
+}

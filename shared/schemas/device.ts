@@ -1,0 +1,59 @@
+import { e164 } from './common';
+
+export const DEVICE_EVENT_TYPES = ['sent', 'delivered', 'read', 'failed', 'received', 'heartbeat'] as const;
+export type DeviceEventType = (typeof DEVICE_EVENT_TYPES)[number];
+
+export interface DeviceEvent {
+  id: string;
+  type: DeviceEventType;
+  occurred_at: string;
+  dispatch_id?: string;
+  reason?: string;
+  from?: string;
+  to?: string;
+  body?: string;
+  channel?: 'imessage' | 'sms' | 'rcs';
+  battery?: number;
+  signal?: number;
+}
+
+const dispatchId = { type: 'string', minLength: 1, maxLength: 64 } as const;
+
+/**
+ * DEVICE-PROTOCOL.md "Bridge → platform". Extra fields a bridge adds are
+ * tolerated (bridges are written by third parties and evolve); missing or
+ * mistyped required fields are not.
+ */
+export const deviceEventsSchema = {
+  type: 'object',
+  required: ['events'],
+  properties: {
+    events: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 100,
+      items: {
+        type: 'object',
+        required: ['id', 'type', 'occurred_at'],
+        properties: {
+          id: { type: 'string', minLength: 1, maxLength: 128 },
+          type: { type: 'string', enum: DEVICE_EVENT_TYPES },
+          occurred_at: { type: 'string', format: 'date-time' },
+          dispatch_id: dispatchId,
+          reason: { type: 'string', minLength: 1, maxLength: 64 },
+          from: e164,
+          to: e164,
+          body: { type: 'string', maxLength: 10000 },
+          channel: { type: 'string', enum: ['imessage', 'sms', 'rcs'] },
+          battery: { type: 'number' },
+          signal: { type: 'number' },
+        },
+        allOf: [
+          { if: { properties: { type: { enum: ['sent', 'delivered', 'read'] } } }, then: { required: ['dispatch_id'] } },
+          { if: { properties: { type: { const: 'failed' } } }, then: { required: ['dispatch_id', 'reason'] } },
+          { if: { properties: { type: { const: 'received' } } }, then: { required: ['from', 'to', 'body', 'channel'] } },
+        ],
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,58 @@
+import { e164, listQuery, ulid } from './common';
+
+export const CHANNELS = ['auto', 'imessage', 'sms', 'rcs'] as const;
+export const MESSAGE_TYPES = ['otp', 'alert', 'marketing'] as const;
+export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'blocked', 'received'] as const;
+export const MAX_BODY_LENGTH = 1600;
+
+export interface SendMessageBody {
+  to: string;
+  body?: string;
+  template?: string;
+  data?: Record<string, string | number | boolean>;
+  channel?: (typeof CHANNELS)[number];
+  from_number?: string;
+  message_type?: (typeof MESSAGE_TYPES)[number];
+}
+
+export const sendMessageSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['to'],
+  properties: {
+    to: e164,
+    body: { type: 'string', minLength: 1, maxLength: MAX_BODY_LENGTH },
+    template: { type: 'string', minLength: 1, maxLength: 200 },
+    data: {
+      type: 'object',
+      maxProperties: 100,
+      additionalProperties: { type: ['string', 'number', 'boolean'], maxLength: 1600 },
+    },
+    channel: { type: 'string', enum: CHANNELS },
+    from_number: e164,
+    message_type: { type: 'string', enum: MESSAGE_TYPES },
+  },
+} as const;
+
+export const sendMessageQuery = {
+  dispatch_webhook: { type: 'boolean' },
+} as const;
+
+export const listMessagesQuery = {
+  ...listQuery,
+  status: { type: 'string', enum: MESSAGE_STATUSES },
+  direction: { type: 'string', enum: ['outbound', 'inbound'] },
+  channel: { type: 'string', enum: ['imessage', 'sms', 'rcs'] },
+  to: e164,
+  from: e164,
+  campaign_id: ulid,
+  created_after: { type: 'string', format: 'date-time' },
+  created_before: { type: 'string', format: 'date-time' },
+} as const;
+
+export const capabilityNumbersSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['numbers'],
+  properties: { numbers: { type: 'array', minItems: 1, maxItems: 100, items: e164 } },
+} as const;

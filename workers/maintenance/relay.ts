@@ -1,0 +1,55 @@
+import type { WorkerDeps } from '../deps';
+import { jobId, QueueName } from '../../shared/queues';
+
+interface OutboxRow {
+  id: number;
+  queue: QueueName;
+  job_name: string;
+  ref_id: string;
+  payload: Record<string, unknown>;
+  priority: number;
+  available_at: Date;
+}
+
+/** Rows younger than this are still on their way through the normal path. */
+const GRACE_SECONDS = 5;
+/** A row the relay looked at is looked at again after this long if still there. */
+const RECHECK_SECONDS = 60;
+const BATCH = 500;
+const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+
+/**
+ * The outbox relay: finds work whose job never ran (crash between commit and
+ * enqueue, a Redis restart that lost every job, a job that gave up) and puts
+ * it back on its queue under the same job id. Runs across tenants on the owner
+ * pool; `SKIP LOCKED` lets several relays run without claiming the same rows.
+ */
+export async function relayOutbox(deps: WorkerDeps): Promise<number> {
+  const { db, queues } = deps;
+  const rows = await db.owner.transaction(async (trx) => {
+    const claimed = (await trx('outbox')
+      .where('available_at', '<=', trx.raw(`now() - interval '${GRACE_SECONDS} seconds'`))
+      .andWhere((scope) => void scope.whereNull('enqueued_at').orWhere('enqueued_at', '<', trx.raw(`now() - interval '${RECHECK_SECONDS} seconds'`)))
+      .orderBy('available_at')
+      .limit(BATCH)
+      .forUpdate()
+      .skipLocked()
+      .select('id', 'queue', 'job_name', 'ref_id', 'payload', 'priority', 'available_at')) as OutboxRow[];
+    if (claimed.length > 0) await trx('outbox').whereIn('id', claimed.map((row) => row.id)).update({ enqueued_at: trx.fn.now() });
+    return claimed;
+  });
+  let requeued = 0;
+  await Promise.all(
+    rows.map(async (row) => {
+      const queue = queues.get(row.queue);
+      const id = jobId(row.job_name, row.ref_id);
+      const state = await queue.getJobState(id);
+      if (LIVE_STATES.has(state)) return;
+      if (state === 'completed' || state === 'failed') await queue.remove(id);
+      await queue.add(row.job_name, row.payload, { jobId: id, ...(row.priority > 0 ? { priority: row.priority } : {}) });
+      requeued += 1;
+    }),
+  );
+  if (requeued > 0) deps.log.info({ requeued, looked: rows.length }, 'outbox relay re-enqueued work');
+  return requeued;
+}

@@ -1,0 +1,20 @@
+import type { QueueHandlers } from '../runtime';
+import type { WorkerDeps } from '../deps';
+import { createRouter } from './router';
+import { createInboundProcessor, InboundFollowUp } from './inbound';
+import { createSandboxAdvancer } from './sandbox';
+import { ComplianceCheck, defaultComplianceChecks } from './compliance';
+
+export interface SendingPoolOptions {
+  checks?: ComplianceCheck[];
+  inboundFollowUps?: InboundFollowUp[];
+}
+
+/** The sending (router) pool: routing, inbound processing, sandbox delivery. */
+export function createSendingHandlers(deps: WorkerDeps, options: SendingPoolOptions = {}): QueueHandlers<'sending'> {
+  return {
+    'route-message': createRouter(deps, options.checks ?? defaultComplianceChecks()),
+    'process-inbound': createInboundProcessor(deps, options.inboundFollowUps ?? []),
+    'sandbox-advance': createSandboxAdvancer(deps),
+  };
+}
