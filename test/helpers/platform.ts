@@ -1,0 +1,106 @@
+import http from 'node:http';
+import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Worker } from 'bullmq';
+import { createSimulator, Simulator, SimulatorOptions } from '../../simulator/server';
+import { startPool, PoolName } from '../../workers/pools';
+import { closeWorkers } from '../../workers/runtime';
+import type { WorkerDeps } from '../../workers/deps';
+import { logger } from '../../shared/logger';
+import { adminHeaders, api, eventually, harness } from './harness';
+
+/**
+ * A running platform for full-path tests: the API on a real port, the chosen
+ * worker pools in this process, and the device simulator (a separate program
+ * that only speaks the public protocol) posting events back over HTTP.
+ */
+export interface RunningPlatform {
+  url: string;
+  simulator: Simulator;
+  workers: Worker[];
+  deps: WorkerDeps;
+  addLine(options?: LineOptions): Promise<TestLine>;
+  stop(): Promise<void>;
+}
+
+export interface LineOptions {
+  mode?: 'pooled' | 'dedicated';
+  tenantId?: string;
+  pool?: string;
+  capabilities?: { imessage: boolean; sms: boolean; rcs: boolean };
+  maxPerMinute?: number | null;
+  phoneNumber?: string;
+  /** Wait until the first heartbeat marked it online (default true). */
+  waitOnline?: boolean;
+}
+
+export interface TestLine {
+  id: string;
+  phoneNumber: string;
+  secret: string;
+}
+
+let lineCounter = 0;
+
+export function workerDeps(): WorkerDeps {
+  const h = harness();
+  return { config: h.config, db: h.db, queues: h.queues, redis: h.redis, log: logger };
+}
+
+export async function startPlatform(options: { pools?: PoolName[]; simulator?: SimulatorOptions } = {}): Promise<RunningPlatform> {
+  const server = http.createServer(harness().app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const deps = workerDeps();
+  const workers = (options.pools ?? ['sending', 'dispatch']).map((pool) => startPool(pool, deps, harness().workerRedis));
+  const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 60000, latencyMs: { sent: 20, delivered: 40, read: null }, retryMaxMs: 500, ...options.simulator });
+  const { url: simulatorUrl } = await simulator.start();
+
+  return {
+    url,
+    simulator,
+    workers,
+    deps,
+    async addLine(lineOptions: LineOptions = {}) {
+      lineCounter += 1;
+      const phoneNumber = lineOptions.phoneNumber ?? `+1555700${String(1000 + lineCounter)}`;
+      const secret = crypto.randomBytes(32).toString('hex');
+      const res = await api()
+        .post('/admin/phone-lines')
+        .set(adminHeaders())
+        .send({
+          phone_number: phoneNumber,
+          bridge_url: `${simulatorUrl}/lines/${encodeURIComponent(phoneNumber)}`,
+          secret,
+          capabilities: lineOptions.capabilities ?? { imessage: true, sms: true, rcs: true },
+          mode: lineOptions.mode ?? (lineOptions.tenantId ? 'dedicated' : 'pooled'),
+          tenant_id: lineOptions.tenantId,
+          pool: lineOptions.pool,
+          max_per_minute: lineOptions.maxPerMinute === undefined ? null : lineOptions.maxPerMinute,
+          warmup: false,
+        });
+      if (res.status !== 201) throw new Error(`line create failed: ${res.status} ${JSON.stringify(res.body)}`);
+      const id = res.body.data.id as string;
+      simulator.registerLine({ line_id: id, phone_number: phoneNumber, secret });
+      if (lineOptions.waitOnline !== false) {
+        simulator.heartbeat(id);
+        await eventually(async () => (await harness().db.owner('phone_lines').where({ id }).first())?.status === 'online', 5000, 'line online');
+      }
+      return { id, phoneNumber, secret };
+    },
+    async stop() {
+      await closeWorkers(workers, 5000);
+      await simulator.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Puts every line registered so far out of the way, so a test controls which lines exist. */
+export async function disableAllLines(): Promise<void> {
+  await harness().db.owner('phone_lines').update({ enabled: false });
+}
+
+export async function messageStatus(tenantId: string, messageId: string): Promise<string | undefined> {
+  return (await harness().db.owner('messages').where({ tenant_id: tenantId, id: messageId }).first('status'))?.status;
+}
