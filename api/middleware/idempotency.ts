@@ -16,8 +16,18 @@ interface StoredKey {
   expired: boolean;
 }
 
+/** The same fields in another order are the same request. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([field, inner]) => `${JSON.stringify(field)}:${canonicalJson(inner)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
 function requestHash(method: string, path: string, body: unknown): string {
-  return sha256Hex(`${method} ${path}\n${JSON.stringify(body ?? null)}`);
+  return sha256Hex(`${method} ${path}\n${canonicalJson(body)}`);
 }
 
 /** Fields shown once (a new API key, a generated webhook secret) are never stored for replay. */

@@ -97,17 +97,17 @@ export function messageRoutes(deps: ApiDeps): Router {
   router.get('/', async (req, res) => {
     const query = parseList(req);
     const page = pageFrom(query);
-    const rows = await withTenant(deps.db.app, req.caller!.tenantId, (t) => listMessages(t, query, page.limit, page.cursor));
+    const rows = await withTenant(deps.db.app, req.caller!.tenantId, (t) => listMessages(t, { ...query, sandbox: req.caller!.sandbox }, page.limit, page.cursor));
     res.json(pageOf(rows, page, presentMessage, (row) => row.id));
   });
 
   router.get('/:id', async (req, res) => {
-    const row = await withTenant(deps.db.app, req.caller!.tenantId, (t) => getMessage(t, req.params.id));
+    const row = await withTenant(deps.db.app, req.caller!.tenantId, (t) => getMessage(t, req.params.id, { sandbox: req.caller!.sandbox }));
     res.json({ data: presentMessage(row) });
   });
 
   router.get('/:id/events', async (req, res) => {
-    const rows = await withTenant(deps.db.app, req.caller!.tenantId, (t) => listMessageEvents(t, req.params.id));
+    const rows = await withTenant(deps.db.app, req.caller!.tenantId, (t) => listMessageEvents(t, req.params.id, req.caller!.sandbox));
     res.json({ data: rows });
   });
 

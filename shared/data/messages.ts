@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
 import { findOwned } from '../db/tenant';
+import { NotFoundError } from '../errors';
 import type { MessageStatus } from '../messages/status';
 
 export type Channel = 'imessage' | 'sms' | 'rcs';
@@ -60,11 +61,16 @@ export function presentMessage(row: MessageRow) {
   };
 }
 
-export async function getMessage(t: TenantTx, id: string, options: { forUpdate?: boolean } = {}): Promise<MessageRow> {
-  return findOwned<MessageRow>(t, 'messages', id, 'message', options);
+export async function getMessage(t: TenantTx, id: string, options: { forUpdate?: boolean; sandbox?: boolean } = {}): Promise<MessageRow> {
+  const row = await findOwned<MessageRow>(t, 'messages', id, 'message', options);
+  // A live key does not see sandbox messages and a test key does not see live ones.
+  if (options.sandbox !== undefined && row.sandbox !== options.sandbox) throw new NotFoundError('message');
+  return row;
 }
 
 export interface MessageFilters {
+  /** Live keys see live traffic, test keys sandbox traffic (like test and live modes elsewhere). */
+  sandbox?: boolean;
   status?: MessageStatus;
   direction?: 'outbound' | 'inbound';
   channel?: Channel;
@@ -78,6 +84,7 @@ export interface MessageFilters {
 export async function listMessages(t: TenantTx, filters: MessageFilters, limit: number, cursor: string | null): Promise<MessageRow[]> {
   const query: Knex.QueryBuilder = t.from('messages').orderBy('id', 'desc').limit(limit + 1);
   if (cursor) void query.where('id', '<', cursor);
+  if (filters.sandbox !== undefined) void query.where('sandbox', filters.sandbox);
   if (filters.status) void query.where('status', filters.status);
   if (filters.direction) void query.where('direction', filters.direction);
   if (filters.channel) void query.where('channel', filters.channel);
@@ -96,8 +103,8 @@ export interface MessageEventRow {
   occurred_at: Date;
 }
 
-export async function listMessageEvents(t: TenantTx, messageId: string): Promise<MessageEventRow[]> {
-  await getMessage(t, messageId);
+export async function listMessageEvents(t: TenantTx, messageId: string, sandbox?: boolean): Promise<MessageEventRow[]> {
+  await getMessage(t, messageId, { sandbox });
   return (await t
     .from('message_events')
     .where({ message_id: messageId })

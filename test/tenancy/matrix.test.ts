@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { api, createTenant, harness } from '../helpers/harness';
+import { api, createTenant, harness, TestTenant } from '../helpers/harness';
 import { tenancyRows } from './matrix';
 import './rows-foundation';
+import './rows-messaging';
 
 describe('tenancy matrix: tenant B never reaches tenant A\'s records', () => {
   it('when the matrix is loaded, then it has rows', () => {
@@ -19,7 +20,8 @@ describe('tenancy matrix: tenant B never reaches tenant A\'s records', () => {
           const before = await owner(row.table).where({ tenant_id: a.id, [row.idColumn ?? 'id']: id });
           expect(before, 'resource exists for A').to.have.length(1);
 
-          let request = api()[route.method](route.path(id)).set(b.auth);
+          const keyOf = (tenant: TestTenant) => (row.keys === 'sandbox' ? tenant.sandboxAuth : tenant.auth);
+          let request = api()[route.method](route.path(id)).set(keyOf(b));
           if (route.body) request = request.send(route.body(id));
           const res = await request;
           expect(res.status, JSON.stringify(res.body)).to.equal(route.expect ?? 404);
@@ -29,7 +31,7 @@ describe('tenancy matrix: tenant B never reaches tenant A\'s records', () => {
           const after = await owner(row.table).where({ tenant_id: a.id, [row.idColumn ?? 'id']: id });
           expect(after).to.deep.equal(before);
 
-          const own = await api().get(route.path(id)).set(a.auth);
+          const own = await api().get(route.path(id)).set(keyOf(a));
           if (route.method === 'get') expect(own.status, 'owner still reads it').to.equal(200);
         });
       }
@@ -38,10 +40,11 @@ describe('tenancy matrix: tenant B never reaches tenant A\'s records', () => {
           const a = await createTenant();
           const b = await createTenant();
           const id = await row.create(a);
-          const res = await api().get(row.list!).set(b.auth);
+          const keyOf = (tenant: TestTenant) => (row.keys === 'sandbox' ? tenant.sandboxAuth : tenant.auth);
+          const res = await api().get(row.list!).set(keyOf(b));
           expect(res.status).to.equal(200);
           expect(JSON.stringify(res.body.data)).not.to.contain(id);
-          const own = await api().get(row.list!).set(a.auth);
+          const own = await api().get(row.list!).set(keyOf(a));
           expect(JSON.stringify(own.body.data)).to.contain(id);
         });
       }

@@ -22,6 +22,8 @@ export interface TenancyRow {
   table: string;
   idColumn?: string;
   list?: string;
+  /** Which key of each tenant the row's calls use (default live). */
+  keys?: 'live' | 'sandbox';
   routes: TenancyRoute[];
 }
 
