@@ -28,6 +28,8 @@ export interface Config {
   authCacheSeconds: number;
   webhooks: { timeoutMs: number; retryScheduleSeconds: number[]; disableAfterDays: number; rotationOverlapHours: number; maxConcurrencyPerEndpoint: number };
   device: { timeoutMs: number; offlineAfterSeconds: number; timestampToleranceSeconds: number };
+  /** BullMQ lock and stall detection: how soon a job of a killed worker is handed to another. */
+  workers: { lockDurationMs: number; stalledIntervalMs: number };
 }
 
 export class ConfigError extends Error {}
@@ -195,6 +197,10 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       timeoutMs: integer(env, 'DEVICE_TIMEOUT_MS', 10000, 100),
       offlineAfterSeconds: integer(env, 'LINE_OFFLINE_AFTER_SECONDS', 90, 1),
       timestampToleranceSeconds: 300,
+    },
+    workers: {
+      lockDurationMs: integer(env, 'WORKER_LOCK_DURATION_MS', 30000, 1000),
+      stalledIntervalMs: integer(env, 'WORKER_STALLED_INTERVAL_MS', 30000, 1000),
     },
   };
 }

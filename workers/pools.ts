@@ -39,5 +39,7 @@ export function startPool(name: PoolName, deps: WorkerDeps, connection: Redis, c
     prefix: deps.config.queuePrefix,
     concurrency: concurrency ?? pool.concurrency,
     log: deps.log,
+    lockDurationMs: deps.config.workers.lockDurationMs,
+    stalledIntervalMs: deps.config.workers.stalledIntervalMs,
   });
 }

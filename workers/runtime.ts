@@ -44,6 +44,8 @@ export interface PoolWorkerOptions<Q extends QueueName> {
   prefix: string;
   concurrency: number;
   log: Logger;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
 }
 
 /** A BullMQ worker for one queue; refuses to start when a job of the queue has no handler. */
@@ -54,6 +56,8 @@ export function createPoolWorker<Q extends QueueName>(options: PoolWorkerOptions
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,
+    lockDuration: options.lockDurationMs,
+    stalledInterval: options.stalledIntervalMs,
   });
   worker.on('failed', (job, error) => {
     options.log.warn({ queue: options.queue, job: job?.name, jobId: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job failed');

@@ -24,11 +24,12 @@ const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'wai
  * it back on its queue under the same job id. Runs across tenants on the owner
  * pool; `SKIP LOCKED` lets several relays run without claiming the same rows.
  */
-export async function relayOutbox(deps: WorkerDeps): Promise<number> {
+export async function relayOutbox(deps: WorkerDeps, options: { graceSeconds?: number } = {}): Promise<number> {
+  const grace = options.graceSeconds ?? GRACE_SECONDS;
   const { db, queues } = deps;
   const rows = await db.owner.transaction(async (trx) => {
     const claimed = (await trx('outbox')
-      .where('available_at', '<=', trx.raw(`now() - interval '${GRACE_SECONDS} seconds'`))
+      .where('available_at', '<=', trx.raw('now() - make_interval(secs => ?)', [grace]))
       .andWhere((scope) => void scope.whereNull('enqueued_at').orWhere('enqueued_at', '<', trx.raw(`now() - interval '${RECHECK_SECONDS} seconds'`)))
       .orderBy('available_at')
       .limit(BATCH)

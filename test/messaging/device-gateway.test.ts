@@ -1,0 +1,185 @@
+import crypto from 'node:crypto';
+import { expect } from 'chai';
+import { api, adminHeaders, createTenant, harness, TestTenant } from '../helpers/harness';
+import { fakeJob } from '../helpers/jobs';
+import { workerDeps } from '../helpers/platform';
+import { createSendingHandlers } from '../../workers/sending';
+import { sweepLines } from '../../workers/maintenance';
+import { newId } from '../../shared/ids';
+
+/** A bridge written from DEVICE-PROTOCOL.md alone (its own signing code), talking to the gateway. */
+function signed(lineId: string, secret: string, body: unknown, options: { timestamp?: number; tamper?: boolean } = {}) {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
+  const mac = crypto.createHmac('sha256', secret).update(`${timestamp}.${raw}`).digest('hex');
+  return api()
+    .post('/device/v1/events')
+    .set('Content-Type', 'application/json')
+    .set('X-Senderz-Line', lineId)
+    .set('X-Senderz-Timestamp', timestamp)
+    .set('X-Senderz-Signature', `sha256=${options.tamper ? mac.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')) : mac}`)
+    .send(raw);
+}
+
+let counter = 0;
+
+interface Line {
+  id: string;
+  secret: string;
+  phoneNumber: string;
+}
+
+async function addLine(tenant: TestTenant): Promise<Line> {
+  counter += 1;
+  const secret = crypto.randomBytes(32).toString('hex');
+  const phoneNumber = `+1555900${String(1000 + counter)}`;
+  const res = await api()
+    .post('/admin/phone-lines')
+    .set(adminHeaders())
+    .send({ phone_number: phoneNumber, bridge_url: 'http://127.0.0.1:9/unused', secret, capabilities: { imessage: true, sms: true, rcs: false }, mode: 'dedicated', tenant_id: tenant.id });
+  return { id: res.body.data.id, secret, phoneNumber };
+}
+
+/** A message already handed to a line: the state the device reports on. */
+async function dispatchedMessage(tenant: TestTenant, line: Line): Promise<{ messageId: string; dispatchId: string }> {
+  const owner = harness().db.owner;
+  const messageId = newId();
+  const dispatchId = newId();
+  await owner('messages').insert({ tenant_id: tenant.id, id: messageId, direction: 'outbound', to_number: '+15551234568', from_number: line.phoneNumber, body: 'x', status: 'sending', channel: 'imessage', line_id: line.id, last_sequence: 2 });
+  await owner('message_events').insert([
+    { tenant_id: tenant.id, message_id: messageId, sequence: 1, status: 'queued' },
+    { tenant_id: tenant.id, message_id: messageId, sequence: 2, status: 'sending' },
+  ]);
+  await owner('dispatches').insert({ tenant_id: tenant.id, id: dispatchId, message_id: messageId, line_id: line.id, channel: 'imessage', status: 'accepted' });
+  return { messageId, dispatchId };
+}
+
+const now = () => new Date().toISOString();
+
+async function statusOf(messageId: string): Promise<string> {
+  return (await harness().db.owner('messages').where({ id: messageId }).first()).status;
+}
+
+describe('device gateway POST /device/v1/events', () => {
+  it('when a signed report arrives, then it is applied and answered 202 with the count', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    const { messageId, dispatchId } = await dispatchedMessage(a, line);
+    const res = await signed(line.id, line.secret, { events: [{ id: 'e1', type: 'sent', occurred_at: now(), dispatch_id: dispatchId }, { id: 'e2', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }] });
+    expect(res.status, JSON.stringify(res.body)).to.equal(202);
+    expect(res.body).to.deep.equal({ accepted: 2 });
+    expect(await statusOf(messageId)).to.equal('delivered');
+    const history = await harness().db.owner('message_events').where({ message_id: messageId }).orderBy('sequence');
+    expect(history.map((row) => [row.sequence, row.status])).to.deep.equal([[1, 'queued'], [2, 'sending'], [3, 'sent'], [4, 'delivered']]);
+  });
+
+  const refusals: [string, (line: Line, body: object) => ReturnType<typeof signed>][] = [
+    ['a bad signature', (line, body) => signed(line.id, line.secret, body, { tamper: true })],
+    ['another line\'s secret', (line, body) => signed(line.id, 'f'.repeat(64), body)],
+    ['a stale timestamp (301 s old)', (line, body) => signed(line.id, line.secret, body, { timestamp: Math.floor(Date.now() / 1000) - 301 })],
+    ['a future timestamp (301 s ahead)', (line, body) => signed(line.id, line.secret, body, { timestamp: Math.floor(Date.now() / 1000) + 301 })],
+    ['an unknown line', (line, body) => signed(newId(), line.secret, body)],
+    ['no signature headers', (line, body) => api().post('/device/v1/events').set('X-Senderz-Line', line.id).send(body)],
+  ];
+  for (const [what, call] of refusals) {
+    it(`when a post has ${what}, then 401 and nothing is applied`, async () => {
+      const a = await createTenant();
+      const line = await addLine(a);
+      const { messageId, dispatchId } = await dispatchedMessage(a, line);
+      const res = await call(line, { events: [{ id: 'x1', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }] });
+      expect(res.status).to.equal(401);
+      expect(await statusOf(messageId)).to.equal('sending');
+    });
+  }
+
+  it('when one event of a batch is malformed, then 400 names it and none of the batch is applied', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    const { messageId, dispatchId } = await dispatchedMessage(a, line);
+    const res = await signed(line.id, line.secret, { events: [{ id: 'ok', type: 'sent', occurred_at: now(), dispatch_id: dispatchId }, { id: 'bad', type: 'delivered', occurred_at: now() }] });
+    expect(res.status).to.equal(400);
+    expect(JSON.stringify(res.body.details)).to.contain('events.1');
+    expect(await statusOf(messageId)).to.equal('sending');
+    expect((await signed(line.id, line.secret, '{not json')).status).to.equal(400);
+    expect((await signed(line.id, line.secret, { events: [{ id: 'z', type: 'teleport', occurred_at: now() }] })).status).to.equal(400);
+  });
+
+  it('when the same event id is sent again, then it is applied once (the bridge may resend freely)', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    const { messageId, dispatchId } = await dispatchedMessage(a, line);
+    const batch = { events: [{ id: 'dup', type: 'sent', occurred_at: now(), dispatch_id: dispatchId }] };
+    expect((await signed(line.id, line.secret, batch)).status).to.equal(202);
+    expect((await signed(line.id, line.secret, batch)).status).to.equal(202);
+    const history = await harness().db.owner('message_events').where({ message_id: messageId });
+    expect(history.filter((row) => row.status === 'sent')).to.have.length(1);
+  });
+
+  it('when reports arrive late or repeated, then status never moves backwards', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    const { messageId, dispatchId } = await dispatchedMessage(a, line);
+    await signed(line.id, line.secret, { events: [{ id: 'r', type: 'read', occurred_at: now(), dispatch_id: dispatchId }] });
+    await signed(line.id, line.secret, { events: [{ id: 'd', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }, { id: 's', type: 'sent', occurred_at: now(), dispatch_id: dispatchId }, { id: 'f', type: 'failed', reason: 'carrier_error', occurred_at: now(), dispatch_id: dispatchId }] });
+    const message = await harness().db.owner('messages').where({ id: messageId }).first();
+    expect(message.status).to.equal('read');
+    expect(message.read_at).to.be.instanceOf(Date);
+    expect(message.delivered_at, 'read implies delivered').to.be.instanceOf(Date);
+    const statuses = (await harness().db.owner('message_events').where({ message_id: messageId }).orderBy('sequence')).map((row) => row.status);
+    expect(statuses).to.deep.equal(['queued', 'sending', 'read']);
+  });
+
+  it('when a bridge reports on another line\'s dispatch, then it is ignored (even across tenants)', async () => {
+    const a = await createTenant();
+    const b = await createTenant();
+    const lineA = await addLine(a);
+    const lineB = await addLine(b);
+    const { messageId, dispatchId } = await dispatchedMessage(a, lineA);
+    const res = await signed(lineB.id, lineB.secret, { events: [{ id: 'spoof', type: 'failed', reason: 'carrier_error', occurred_at: now(), dispatch_id: dispatchId }] });
+    expect(res.status).to.equal(202);
+    expect(await statusOf(messageId)).to.equal('sending');
+  });
+
+  it('when a heartbeat arrives, then the line is online; silent past the window, the sweep marks it offline', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    expect((await harness().db.owner('phone_lines').where({ id: line.id }).first()).status).to.equal('offline');
+    await signed(line.id, line.secret, { events: [{ id: 'hb1', type: 'heartbeat', occurred_at: now(), battery: 80, signal: 3 }] });
+    let row = await harness().db.owner('phone_lines').where({ id: line.id }).first();
+    expect(row.status).to.equal('online');
+    expect(row.health).to.deep.equal({ battery: 80, signal: 3 });
+    await sweepLines(workerDeps());
+    expect((await harness().db.owner('phone_lines').where({ id: line.id }).first()).status).to.equal('online');
+    await harness().db.owner('phone_lines').where({ id: line.id }).update({ last_heartbeat_at: new Date(Date.now() - 91000) });
+    expect(await sweepLines(workerDeps())).to.include(line.id);
+    row = await harness().db.owner('phone_lines').where({ id: line.id }).first();
+    expect(row.status).to.equal('offline');
+  });
+
+  it('when an inbound message arrives, then it is stored durably with its processing job before the 202', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    const res = await signed(line.id, line.secret, { events: [{ id: 'in1', type: 'received', occurred_at: now(), from: '+15551112222', to: line.phoneNumber, body: 'hello', channel: 'imessage' }] });
+    expect(res.status).to.equal(202);
+    const message = await harness().db.owner('messages').where({ tenant_id: a.id, direction: 'inbound' }).first();
+    expect(message).to.include({ from_number: '+15551112222', to_number: line.phoneNumber, status: 'received', body: 'hello' });
+    const jobs = await harness().db.owner('outbox').where({ tenant_id: a.id, ref_id: message.id });
+    expect(jobs.map((job) => job.job_name)).to.include('process-inbound');
+    expect(await harness().db.owner('outbox').where({ tenant_id: a.id, queue: 'webhooks', ref_id: `${message.id}_1` })).to.have.length(1);
+  });
+
+  it('when STOP arrives and the inbound job runs twice, then one opt-out and one confirmation exist', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    await signed(line.id, line.secret, { events: [{ id: 'stop1', type: 'received', occurred_at: now(), from: '+15551113333', to: line.phoneNumber, body: ' Stop. ', channel: 'sms' }] });
+    const inbound = await harness().db.owner('messages').where({ tenant_id: a.id, direction: 'inbound' }).first();
+    const handlers = createSendingHandlers(workerDeps());
+    await handlers['process-inbound']({ tenantId: a.id, messageId: inbound.id }, fakeJob('process-inbound', {}));
+    await handlers['process-inbound']({ tenantId: a.id, messageId: inbound.id }, fakeJob('process-inbound', {}));
+    expect(await harness().db.owner('opt_outs').where({ tenant_id: a.id, phone_number: '+15551113333', active: true })).to.have.length(1);
+    const replies = await harness().db.owner('messages').where({ tenant_id: a.id, direction: 'outbound', to_number: '+15551113333' });
+    expect(replies).to.have.length(1);
+    expect(replies[0]).to.include({ system_reply: true, pinned_from: line.phoneNumber });
+    expect(replies[0].body).to.contain('Reply START');
+  });
+});
