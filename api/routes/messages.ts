@@ -2,12 +2,10 @@ import { Router } from 'express';
 import { withTenant } from '../../shared/db/tenant';
 import { AppError, ForbiddenError, ServiceUnavailableError, ValidationError } from '../../shared/errors';
 import { enqueueAll } from '../../shared/outbox';
-import { insertOutboundMessage } from '../../shared/messages/outbound';
+import { acceptOutbound } from '../../shared/messages/outbound';
 import { getMessage, listMessageEvents, listMessages, MessageFilters, presentMessage, RequestedChannel } from '../../shared/data/messages';
-import { isOptedOut } from '../../shared/data/opt-outs';
 import { findTemplateForSend } from '../../shared/data/templates';
 import { renderTemplate } from '../../shared/templates';
-import { usableLinesQuery } from '../../shared/routing/lines';
 import { listMessagesQuery, MAX_BODY_LENGTH, sendMessageQuery, sendMessageSchema, SendMessageBody } from '../../shared/schemas/messages';
 import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
@@ -36,60 +34,51 @@ export function messageRoutes(deps: ApiDeps): Router {
       throw new ValidationError('Invalid request body: data is only used with template.', [{ path: 'data', message: 'requires template' }]);
     }
 
-    const outcome = await withTenant(deps.db.app, caller.tenantId, async (t) => {
-      let text = body.body ?? '';
-      let templateId: string | null = null;
-      let messageType = body.message_type;
-      let channel: RequestedChannel = body.channel ?? 'auto';
-      if (body.template !== undefined) {
-        const template = await findTemplateForSend(t, body.template);
-        if (!template) throw new AppError(400, 'INVALID_TEMPLATE', `No template named "${body.template}".`, [{ path: 'template', message: 'names no template' }]);
-        text = renderTemplate(template.body, body.data ?? {});
-        if (text.length > MAX_BODY_LENGTH) {
-          throw new ValidationError(`The rendered message is longer than ${MAX_BODY_LENGTH} characters.`, [{ path: 'data', message: 'renders a body that is too long' }]);
-        }
-        templateId = template.id;
-        messageType ??= template.type;
-        if (body.channel === undefined && template.channel !== 'both') channel = template.channel;
+    let text = body.body ?? '';
+    let templateId: string | null = null;
+    let messageType = body.message_type;
+    let channel: RequestedChannel = body.channel ?? 'auto';
+    if (body.template !== undefined) {
+      const template = await withTenant(deps.db.app, caller.tenantId, (t) => findTemplateForSend(t, body.template!));
+      if (!template) throw new AppError(400, 'INVALID_TEMPLATE', `No template named "${body.template}".`, [{ path: 'template', message: 'names no template' }]);
+      text = renderTemplate(template.body, body.data ?? {});
+      if (text.length > MAX_BODY_LENGTH) {
+        throw new ValidationError(`The rendered message is longer than ${MAX_BODY_LENGTH} characters.`, [{ path: 'data', message: 'renders a body that is too long' }]);
       }
+      templateId = template.id;
+      messageType ??= template.type;
+      if (body.channel === undefined && template.channel !== 'both') channel = template.channel;
+    }
 
-      if (!caller.sandbox) {
-        const lines = usableLinesQuery(t.trx, { id: caller.tenantId, pool: caller.pool });
-        if (body.from_number) {
-          const pinned = await lines.clone().where('phone_number', body.from_number).first('id');
-          if (!pinned) throw new ValidationError('Invalid request body: from_number is not a line this account may use.', [{ path: 'from_number', message: 'is not a line this account may use' }]);
-        } else if (!(await lines.clone().first('id'))) {
-          throw new ServiceUnavailableError('No phone line is available to this account.', 'NO_PHONE_AVAILABLE');
-        }
-      }
-
-      const optedOut = await isOptedOut(t, body.to);
-      const accepted = await insertOutboundMessage(t, {
-        to: body.to,
-        body: text,
-        requestedChannel: channel,
-        messageType: messageType ?? 'alert',
-        pinnedFrom: body.from_number ?? null,
-        templateId,
-        sandbox: caller.sandbox,
-        dispatchWebhook: caller.sandbox ? query.dispatch_webhook === true : true,
-        blockedReason: optedOut ? 'opted_out' : undefined,
-      });
-      return { ...accepted, optedOut, channel };
+    // One statement: line check, opt-out check, message, history and outbox rows.
+    const accepted = await acceptOutbound(deps.db.app, caller.tenantId, {
+      to: body.to,
+      body: text,
+      requestedChannel: channel,
+      messageType: messageType ?? 'alert',
+      pinnedFrom: body.from_number ?? null,
+      templateId,
+      sandbox: caller.sandbox,
+      dispatchWebhook: caller.sandbox ? query.dispatch_webhook === true : true,
+      checkLines: caller.sandbox ? undefined : { pool: caller.pool },
     });
+    if (accepted.status === 'no_line') throw new ServiceUnavailableError('No phone line is available to this account.', 'NO_PHONE_AVAILABLE');
+    if (accepted.status === 'pinned_unavailable') {
+      throw new ValidationError('Invalid request body: from_number is not a line this account may use.', [{ path: 'from_number', message: 'is not a line this account may use' }]);
+    }
 
     // After commit: a failed enqueue is repaired by the outbox relay, so the
     // message is accepted either way.
-    await enqueueAll(deps.queues, outcome.jobs).catch((error: unknown) => deps.log.warn({ err: error, messageId: outcome.message.id }, 'enqueue failed; the outbox relay will retry'));
+    await enqueueAll(deps.queues, accepted.jobs).catch((error: unknown) => deps.log.warn({ err: error, messageId: accepted.id }, 'enqueue failed; the outbox relay will retry'));
 
-    if (outcome.optedOut) throw new ForbiddenError('The recipient has opted out of messages from this account.', 'OPTED_OUT');
+    if (accepted.status === 'blocked') throw new ForbiddenError('The recipient has opted out of messages from this account.', 'OPTED_OUT');
     res.status(202).json({
       data: {
-        message_id: outcome.message.id,
-        status: outcome.message.status,
-        from: outcome.message.from_number,
-        channel: outcome.channel,
-        estimated_delivery_ms: ESTIMATED_DELIVERY_MS[outcome.channel],
+        message_id: accepted.id,
+        status: accepted.status,
+        from: body.from_number ?? null,
+        channel,
+        estimated_delivery_ms: ESTIMATED_DELIVERY_MS[channel],
       },
     });
   });

@@ -1,7 +1,8 @@
+import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
 import { newId, newSandboxMessageId } from '../ids';
-import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
-import type { MessageRow, MessageType, RequestedChannel } from '../data/messages';
+import { outboxJob, OutboxJob } from '../outbox';
+import type { MessageType, RequestedChannel } from '../data/messages';
 import { messageEventJob } from './status';
 import { messagePriority } from './priority';
 
@@ -17,56 +18,72 @@ export interface NewOutboundMessage {
   dispatchWebhook: boolean;
   /** A compliance confirmation (STOP/START/HELP reply): skips opt-out and caps. */
   systemReply?: boolean;
-  /** Set to record a message refused before routing (e.g. opted out). */
+  /** Record the message as blocked with this reason instead of routing it. */
   blockedReason?: string;
+  /** Refuse with no_line / pinned_unavailable when the tenant has no usable line (the API's 503/400). */
+  checkLines?: { pool: string };
 }
 
+export type AcceptOutcome = 'queued' | 'blocked' | 'no_line' | 'pinned_unavailable';
+
 export interface AcceptedMessage {
-  message: MessageRow;
+  id: string;
+  /** The stored message's id and first status (kept for callers that read `message.id`). */
+  message: { id: string; status: AcceptOutcome };
+  /** queued, or blocked (opted out); no_line / pinned_unavailable mean nothing was stored. */
+  status: AcceptOutcome;
   jobs: OutboxJob[];
+}
+
+/** The jobs an accepted message puts in the outbox (mirrors senderz_accept_outbound). */
+function acceptedJobs(tenantId: string, id: string, status: 'queued' | 'blocked', input: NewOutboundMessage): OutboxJob[] {
+  const jobs: OutboxJob[] = [];
+  if (status === 'queued') {
+    const priority = messagePriority(input.messageType, Boolean(input.campaignId));
+    const job = input.sandbox ? 'sandbox-advance' : 'route-message';
+    jobs.push(outboxJob('sending', job, id, { tenantId, messageId: id }, { priority }));
+  }
+  const announce = messageEventJob(tenantId, id, 1, status);
+  if (announce && (!input.sandbox || input.dispatchWebhook)) jobs.push(announce);
+  return jobs;
 }
 
 /**
  * Records an outbound message as accepted: the message row, its first history
- * row, and the outbox rows for routing and the webhook, all in the caller's
- * tenant transaction. Enqueue the returned jobs after commit.
+ * row and the outbox rows for routing and the webhook, in one statement
+ * (senderz_accept_outbound). An opted-out recipient is recorded as blocked.
+ * `db` is a tenant transaction or, on the hot path, the app pool itself: the
+ * function sets the tenant for its own statement.
  */
-export async function insertOutboundMessage(t: TenantTx, input: NewOutboundMessage): Promise<AcceptedMessage> {
+export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: string, input: NewOutboundMessage): Promise<AcceptedMessage> {
   const id = input.sandbox ? newSandboxMessageId() : newId();
-  const status = input.blockedReason ? 'blocked' : 'queued';
-  const [message] = (await t
-    .insert('messages', {
-      id,
-      direction: 'outbound',
-      from_number: input.pinnedFrom ?? null,
-      to_number: input.to,
-      body: input.body,
-      requested_channel: input.requestedChannel,
-      message_type: input.messageType,
-      status,
-      reason: input.blockedReason ?? null,
-      campaign_id: input.campaignId ?? null,
-      template_id: input.templateId ?? null,
-      pinned_from: input.pinnedFrom ?? null,
-      sandbox: input.sandbox,
-      dispatch_webhook: input.dispatchWebhook,
-      system_reply: input.systemReply ?? false,
-      last_sequence: 1,
-    })
-    .returning('*')) as MessageRow[];
-  await t.insert('message_events', { message_id: id, sequence: 1, status, reason: input.blockedReason ?? null });
+  const priority = messagePriority(input.messageType, Boolean(input.campaignId));
+  const result = await db.raw('SELECT senderz_accept_outbound(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS status', [
+    tenantId,
+    input.checkLines?.pool ?? '',
+    Boolean(input.checkLines),
+    !input.systemReply,
+    id,
+    input.to,
+    input.body,
+    input.requestedChannel,
+    input.messageType,
+    input.pinnedFrom ?? null,
+    input.campaignId ?? null,
+    input.templateId ?? null,
+    input.sandbox,
+    input.dispatchWebhook,
+    input.systemReply ?? false,
+    input.sandbox ? 'sandbox-advance' : 'route-message',
+    priority,
+    input.blockedReason ?? null,
+  ]);
+  const status = result.rows[0].status as AcceptOutcome;
+  const jobs = status === 'queued' || status === 'blocked' ? acceptedJobs(tenantId, id, status, input) : [];
+  return { id, status, jobs, message: { id, status } };
+}
 
-  const jobs: OutboxJob[] = [];
-  if (status === 'queued') {
-    const priority = messagePriority(input.messageType, Boolean(input.campaignId));
-    jobs.push(
-      input.sandbox
-        ? outboxJob('sending', 'sandbox-advance', id, { tenantId: t.tenantId, messageId: id }, { priority })
-        : outboxJob('sending', 'route-message', id, { tenantId: t.tenantId, messageId: id }, { priority }),
-    );
-  }
-  const announce = messageEventJob(t.tenantId, id, 1, status);
-  if (announce && (!input.sandbox || input.dispatchWebhook)) jobs.push(announce);
-  await addToOutbox(t, jobs);
-  return { message, jobs };
+/** The same inside a tenant transaction (campaign fan-out, keyword replies, auto-replies). */
+export async function insertOutboundMessage(t: TenantTx, input: NewOutboundMessage): Promise<AcceptedMessage> {
+  return acceptOutbound(t.trx, t.tenantId, input);
 }

@@ -1,0 +1,139 @@
+import crypto from 'node:crypto';
+import { fork, ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import IORedis from 'ioredis';
+import { createDatabase, ensureDatabaseExists, migrateLatest } from '../shared/db';
+import { loadConfig } from '../shared/config';
+
+/** Shared plumbing for benchmarks: a throwaway database and queue prefix, child processes, statistics. */
+export interface BenchEnv {
+  env: Record<string, string>;
+  databaseName: string;
+  prefix: string;
+  adminKey: string;
+  cleanup(): Promise<void>;
+}
+
+export async function createBenchEnv(label: string): Promise<BenchEnv> {
+  const id = `${label}_${Date.now().toString(36)}${crypto.randomBytes(2).toString('hex')}`;
+  const base = new URL(process.env.DATABASE_URL || 'postgres://localhost:5432/postgres');
+  base.pathname = `/senderz_bench_${id}`;
+  const adminKey = 'bench_admin_' + crypto.randomBytes(16).toString('hex');
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    DATABASE_URL: base.toString(),
+    REDIS_URL: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: `senderz_bench_${id}`,
+    ADMIN_API_KEY: adminKey,
+    ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'),
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: '1',
+    LOG_LEVEL: 'warn',
+  };
+  const config = loadConfig(env);
+  env.DATABASE_URL = config.databaseUrl;
+  await ensureDatabaseExists(config.databaseUrl);
+  const db = createDatabase(config);
+  await migrateLatest(db.owner, config.appDatabaseRole, null);
+  await db.destroy();
+  return {
+    env,
+    databaseName: `senderz_bench_${id}`,
+    prefix: env.QUEUE_PREFIX,
+    adminKey,
+    async cleanup() {
+      const redis = new IORedis(env.REDIS_URL);
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${env.QUEUE_PREFIX}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+      redis.disconnect();
+      const admin = new URL(config.databaseUrl);
+      admin.pathname = '/postgres';
+      const client = new pg.Client({ connectionString: admin.toString() });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(`senderz_bench_${id}`)} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+const distRoot = path.resolve(__dirname, '..');
+
+export function startProcess(script: string, args: string[], env: Record<string, string>): ChildProcess {
+  return fork(path.join(distRoot, script), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+}
+
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function waitForHttp(url: string, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fetch(url).then((res) => res.ok, () => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+export function rssMb(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = /VmRSS:\s+(\d+)\s+kB/.exec(status);
+    return match ? Math.round(Number(match[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export interface Row {
+  benchmark: string;
+  metric: string;
+  median: number;
+  min: number;
+  max: number;
+  unit: string;
+  note?: string;
+}
+
+export function summarize(benchmark: string, metric: string, values: number[], unit: string, note?: string): Row {
+  return { benchmark, metric, median: round(median(values)), min: round(Math.min(...values)), max: round(Math.max(...values)), unit, note };
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}
+
+export function printTable(rows: Row[]): void {
+  const header = ['benchmark', 'metric', 'median', 'min', 'max', 'unit', 'note'];
+  const cells = rows.map((row) => [row.benchmark, row.metric, String(row.median), String(row.min), String(row.max), row.unit, row.note ?? '']);
+  const widths = header.map((title, i) => Math.max(title.length, ...cells.map((line) => line[i].length)));
+  const line = (values: string[]) => '| ' + values.map((value, i) => value.padEnd(widths[i])).join(' | ') + ' |';
+  process.stdout.write([line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n');
+}
+
+export function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
