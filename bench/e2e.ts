@@ -1,0 +1,89 @@
+import crypto from 'node:crypto';
+import { createSimulator } from '../simulator/server';
+import { createBenchEnv, percentile, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+
+/**
+ * Accept → bridge latency: messages posted at a steady rate through the real
+ * processes (web, sending, dispatch), timed from just before the POST to the
+ * moment the simulated bridge receives the push.
+ */
+export async function runEndToEndBench(options: { runs?: number; seconds?: number; rate?: number } = {}): Promise<Row[]> {
+  const runs = options.runs ?? 3;
+  const seconds = options.seconds ?? 8;
+  const rate = options.rate ?? 100;
+  const bench = await createBenchEnv('e2e');
+  const port = 4100 + Math.floor(Math.random() * 100);
+  const url = `http://127.0.0.1:${port}`;
+  const env = { ...bench.env, PORT: String(port), HOST: '127.0.0.1' };
+  const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 20000, latencyMs: { sent: 10, delivered: 20, read: null } });
+  const processes = [
+    startProcess('bin/web.js', [], env),
+    startProcess('bin/worker.js', ['sending'], env),
+    startProcess('bin/worker.js', ['dispatch'], env),
+  ];
+  try {
+    const { url: simulatorUrl } = await simulator.start();
+    await waitForHttp(`${url}/healthz`);
+    const admin = { Authorization: `Bearer ${bench.adminKey}`, 'Content-Type': 'application/json' };
+    const post = async (path: string, body: object) => (await (await fetch(`${url}${path}`, { method: 'POST', headers: admin, body: JSON.stringify(body) })).json()) as { data: Record<string, string> };
+    const unlimited = { requests_per_minute: null, new_contacts_per_day: null, new_contacts_per_month: null, messages_per_day: null };
+    const tenant = await post('/admin/tenants', { name: 'bench', plan: 'scale', pool: 'bench', limits: unlimited });
+    const key = await post('/admin/api-keys', { tenant_id: tenant.data.id, name: 'bench', prefix: 'tf_live', rate_limit: null });
+    const secret = crypto.randomBytes(32).toString('hex');
+    const phone = '+15550008888';
+    const line = await post('/admin/phone-lines', { phone_number: phone, bridge_url: `${simulatorUrl}/lines/${encodeURIComponent(phone)}`, secret, capabilities: { imessage: true, sms: true, rcs: false }, mode: 'pooled', pool: 'bench', max_per_minute: null, warmup: false });
+    simulator.registerLine({ line_id: line.data.id, phone_number: phone, secret });
+    simulator.heartbeat(line.data.id);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const auth = { Authorization: `Bearer ${key.data.key}`, 'Content-Type': 'application/json' };
+
+    const p50s: number[] = [];
+    const p99s: number[] = [];
+    let counter = 0;
+    for (let run = 0; run < runs + 1; run += 1) {
+      const warmup = run === 0;
+      progress(warmup ? 'e2e: warming up' : `e2e: run ${run}/${runs} at ${rate} msg/s for ${seconds} s`);
+      simulator.reset();
+      const started = new Map<string, number>();
+      const total = warmup ? rate : rate * seconds;
+      const begin = Date.now();
+      const inflight: Promise<void>[] = [];
+      for (let i = 0; i < total; i += 1) {
+        const due = begin + (i * 1000) / rate;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        counter += 1;
+        const to = `+1555${String(2000000 + (counter % 7000000)).padStart(7, '0')}`;
+        const sentAt = Date.now();
+        inflight.push(
+          fetch(`${url}/v1/messages`, { method: 'POST', headers: auth, body: JSON.stringify({ to: to.replace(/\d$/, '8'), body: 'latency' }) })
+            .then((res) => res.json() as Promise<{ data?: { message_id: string } }>)
+            .then((body) => {
+              if (body.data) started.set(body.data.message_id, sentAt);
+            }),
+        );
+      }
+      await Promise.all(inflight);
+      const deadline = Date.now() + 30000;
+      while (simulator.sends().length < started.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      if (warmup) continue;
+      const latencies = simulator
+        .sends()
+        .filter((send) => started.has(send.message_id))
+        .map((send) => new Date(send.received_at).getTime() - started.get(send.message_id)!);
+      p50s.push(percentile(latencies, 50));
+      p99s.push(percentile(latencies, 99));
+      progress(`e2e: ${latencies.length}/${started.size} reached the bridge; p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms`);
+    }
+    return [
+      summarize(`accept → bridge @${rate}/s`, 'p50', p50s, 'ms', 'target ≤ 20'),
+      summarize(`accept → bridge @${rate}/s`, 'p99', p99s, 'ms', 'target ≤ 60'),
+    ];
+  } finally {
+    for (const child of processes) await stopProcess(child);
+    await simulator.stop();
+    await bench.cleanup();
+  }
+}
+
+if (require.main === module) void runEndToEndBench().then(printTable);
