@@ -15,12 +15,13 @@ export async function up(knex: Knex): Promise<void> {
       p_id text, p_to text, p_body text, p_requested_channel text, p_message_type text,
       p_pinned_from text, p_campaign_id text, p_template_id text, p_sandbox boolean,
       p_dispatch_webhook boolean, p_system_reply boolean, p_route_job text, p_priority integer, p_blocked_reason text)
-    RETURNS text
+    RETURNS TABLE (status text, announced boolean)
     LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public AS $$
     DECLARE
       v_status text := CASE WHEN p_blocked_reason IS NULL THEN 'queued' ELSE 'blocked' END;
       v_reason text := p_blocked_reason;
       v_payload jsonb := jsonb_build_object('tenantId', p_tenant_id, 'messageId', p_id);
+      v_announced boolean := false;
     BEGIN
       PERFORM set_config('app.tenant_id', p_tenant_id, true);
       IF p_check_lines THEN
@@ -29,7 +30,8 @@ export async function up(knex: Knex): Promise<void> {
            WHERE enabled
              AND ((mode = 'dedicated' AND tenant_id = p_tenant_id) OR (mode = 'pooled' AND pool = p_pool))
              AND (p_pinned_from IS NULL OR phone_number = p_pinned_from)) THEN
-          RETURN CASE WHEN p_pinned_from IS NULL THEN 'no_line' ELSE 'pinned_unavailable' END;
+          RETURN QUERY SELECT CASE WHEN p_pinned_from IS NULL THEN 'no_line' ELSE 'pinned_unavailable' END, false;
+          RETURN;
         END IF;
       END IF;
       IF v_status = 'queued' AND p_check_opt_out AND EXISTS (SELECT 1 FROM opt_outs WHERE tenant_id = p_tenant_id AND phone_number = p_to AND active) THEN
@@ -48,11 +50,14 @@ export async function up(knex: Knex): Promise<void> {
         INSERT INTO outbox (tenant_id, queue, job_name, ref_id, payload, priority)
         VALUES (p_tenant_id, 'sending', p_route_job, p_id, v_payload, p_priority);
       END IF;
-      IF NOT p_sandbox OR p_dispatch_webhook THEN
+      -- Only tenants with an endpoint subscribed to this event pay for a webhook job.
+      IF (NOT p_sandbox OR p_dispatch_webhook) AND EXISTS (
+           SELECT 1 FROM webhooks WHERE tenant_id = p_tenant_id AND enabled AND ('message.' || v_status) = ANY(events)) THEN
+        v_announced := true;
         INSERT INTO outbox (tenant_id, queue, job_name, ref_id, payload, priority)
         VALUES (p_tenant_id, 'webhooks', 'message-event', p_id || '_1', v_payload || jsonb_build_object('sequence', 1), 0);
       END IF;
-      RETURN v_status;
+      RETURN QUERY SELECT v_status, v_announced;
     END
     $$`);
 }

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { withTenant, securityEvent, TenantTx } from '../db/tenant';
 import type { PhoneLineRow } from '../data/phone-lines';
 import type { DeviceEvent } from '../schemas/device';
-import { transitionMessage, messageEventJob, MessageStatus } from '../messages/status';
+import { transitionMessage, messageEventJob, MessageStatus, hasSubscriber } from '../messages/status';
 import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
 import { newId } from '../ids';
 import type { Logger } from '../logger';
@@ -70,7 +70,7 @@ export async function recordInbound(t: TenantTx, line: PhoneLineRow, event: { fr
   // Keywords (STOP/START/HELP) run first, in the inbound job; the webhook fires either way.
   const jobs = [outboxJob('sending', 'process-inbound', id, { tenantId: t.tenantId, messageId: id }, { priority: 1 })];
   const announce = messageEventJob(t.tenantId, id, 1, 'received');
-  if (announce) jobs.push(announce);
+  if (announce && (await hasSubscriber(t, 'message.received'))) jobs.push(announce);
   await addToOutbox(t, jobs);
   return jobs;
 }

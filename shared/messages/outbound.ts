@@ -36,7 +36,7 @@ export interface AcceptedMessage {
 }
 
 /** The jobs an accepted message puts in the outbox (mirrors senderz_accept_outbound). */
-function acceptedJobs(tenantId: string, id: string, status: 'queued' | 'blocked', input: NewOutboundMessage): OutboxJob[] {
+function acceptedJobs(tenantId: string, id: string, status: 'queued' | 'blocked', announced: boolean, input: NewOutboundMessage): OutboxJob[] {
   const jobs: OutboxJob[] = [];
   if (status === 'queued') {
     const priority = messagePriority(input.messageType, Boolean(input.campaignId));
@@ -44,7 +44,7 @@ function acceptedJobs(tenantId: string, id: string, status: 'queued' | 'blocked'
     jobs.push(outboxJob('sending', job, id, { tenantId, messageId: id }, { priority }));
   }
   const announce = messageEventJob(tenantId, id, 1, status);
-  if (announce && (!input.sandbox || input.dispatchWebhook)) jobs.push(announce);
+  if (announce && announced) jobs.push(announce);
   return jobs;
 }
 
@@ -58,7 +58,7 @@ function acceptedJobs(tenantId: string, id: string, status: 'queued' | 'blocked'
 export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: string, input: NewOutboundMessage): Promise<AcceptedMessage> {
   const id = input.sandbox ? newSandboxMessageId() : newId();
   const priority = messagePriority(input.messageType, Boolean(input.campaignId));
-  const result = await db.raw('SELECT senderz_accept_outbound(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS status', [
+  const result = await db.raw('SELECT * FROM senderz_accept_outbound(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
     tenantId,
     input.checkLines?.pool ?? '',
     Boolean(input.checkLines),
@@ -78,8 +78,8 @@ export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: stri
     priority,
     input.blockedReason ?? null,
   ]);
-  const status = result.rows[0].status as AcceptOutcome;
-  const jobs = status === 'queued' || status === 'blocked' ? acceptedJobs(tenantId, id, status, input) : [];
+  const { status, announced } = result.rows[0] as { status: AcceptOutcome; announced: boolean };
+  const jobs = status === 'queued' || status === 'blocked' ? acceptedJobs(tenantId, id, status, announced, input) : [];
   return { id, status, jobs, message: { id, status } };
 }
 

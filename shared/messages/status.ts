@@ -42,6 +42,12 @@ export function messageEventJob(tenantId: string, messageId: string, sequence: n
   return outboxJob('webhooks', 'message-event', `${messageId}_${sequence}`, { tenantId, messageId, sequence });
 }
 
+/** Only tenants with an enabled endpoint subscribed to the event pay for a webhook job. */
+export async function hasSubscriber(t: TenantTx, event: string): Promise<boolean> {
+  const row = await t.from('webhooks').where('enabled', true).whereRaw('? = ANY(events)', [event]).first('id');
+  return Boolean(row);
+}
+
 /**
  * Moves a message forward with one conditional UPDATE and appends its history
  * row (the next `sequence`) and the webhook job in the same transaction.
@@ -83,7 +89,7 @@ export async function transitionMessage(
   await t.insert('message_events', { message_id: messageId, sequence: row.last_sequence, status, reason: options.reason ?? null, occurred_at: occurredAt });
   const jobs: OutboxJob[] = [];
   const announce = messageEventJob(t.tenantId, messageId, row.last_sequence, status);
-  if (announce && (!row.sandbox || row.dispatch_webhook)) jobs.push(announce);
+  if (announce && (!row.sandbox || row.dispatch_webhook) && (await hasSubscriber(t, `message.${status}`))) jobs.push(announce);
   await addToOutbox(t, jobs);
   // A number the tenant has successfully messaged is no longer a "new contact".
   if ((status === 'sent' || status === 'delivered' || status === 'read') && row.direction === 'outbound' && !row.sandbox) {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { api, adminHeaders, createTenant, harness, TestTenant } from '../helpers/harness';
 import { fakeJob } from '../helpers/jobs';
+import { subscribe } from '../helpers/subscriptions';
 import { workerDeps } from '../helpers/platform';
 import { createSendingHandlers } from '../../workers/sending';
 import { sweepLines } from '../../workers/maintenance';
@@ -159,6 +160,7 @@ describe('device gateway POST /device/v1/events', () => {
   it('when an inbound message arrives, then it is stored durably with its processing job before the 202', async () => {
     const a = await createTenant();
     const line = await addLine(a);
+    await subscribe(a.id, ['message.received']);
     const res = await signed(line.id, line.secret, { events: [{ id: 'in1', type: 'received', occurred_at: now(), from: '+15551112222', to: line.phoneNumber, body: 'hello', channel: 'imessage' }] });
     expect(res.status).to.equal(202);
     const message = await harness().db.owner('messages').where({ tenant_id: a.id, direction: 'inbound' }).first();

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { api, createTenant, eventually, harness, TestTenant } from '../helpers/harness';
 import { startPlatform, RunningPlatform, TestLine, messageStatus } from '../helpers/platform';
 import { fakeJob, runThroughPool } from '../helpers/jobs';
+import { subscribe } from '../helpers/subscriptions';
 import { withTenant } from '../../shared/db/tenant';
 import { recordOptOut } from '../../shared/data/opt-outs';
 import { createSendingHandlers } from '../../workers/sending';
@@ -223,6 +224,7 @@ describe('messaging jobs, called directly', function () {
 
   it('when the recipient opted out after the message was accepted, then the router blocks it', async () => {
     const { tenant } = await tenantWithLine(platform);
+    await subscribe(tenant.id, ['message.blocked']);
     const id = await send(tenant, { to: '+15551234568', body: 'too late' });
     await withTenant(harness().db.app, tenant.id, (t) => recordOptOut(t, '+15551234568', 'keyword', 'STOP'));
     const outcome = await runThroughPool('sending', createSendingHandlers(platform.deps), 'route-message', { tenantId: tenant.id, messageId: id });

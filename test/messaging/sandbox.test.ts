@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { api, createTenant, eventually, harness } from '../helpers/harness';
 import { fakeJob } from '../helpers/jobs';
+import { subscribe } from '../helpers/subscriptions';
 import { workerDeps } from '../helpers/platform';
 import { createSendingHandlers } from '../../workers/sending';
 import { startPool } from '../../workers/pools';
@@ -49,6 +50,7 @@ describe('sandbox (tf_test_ keys)', () => {
 
   it('when a sandbox send does not ask for webhooks, then no webhook work is recorded; with ?dispatch_webhook=true it is', async () => {
     const tenant = await createTenant();
+    await subscribe(tenant.id, ['message.queued', 'message.sent', 'message.delivered']);
     const quiet = await api().post('/v1/messages').set(tenant.sandboxAuth).send({ to: '+15555550001', body: 'quiet' });
     await advance(tenant.id, quiet.body.data.message_id);
     expect(await harness().db.owner('outbox').where({ tenant_id: tenant.id, queue: 'webhooks' })).to.have.length(0);

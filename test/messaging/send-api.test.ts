@@ -4,6 +4,7 @@ import { withTenant } from '../../shared/db/tenant';
 import { recordOptOut } from '../../shared/data/opt-outs';
 import { newId } from '../../shared/ids';
 import crypto from 'node:crypto';
+import { subscribe } from '../helpers/subscriptions';
 
 let poolCounter = 0;
 
@@ -185,5 +186,19 @@ describe('GET /v1/messages', () => {
     const testList = await api().get('/v1/messages').set(a.sandboxAuth);
     expect(testList.body.data.map((m: { id: string }) => m.id)).to.deep.equal([test.body.data.message_id]);
     expect((await api().get(`/v1/messages/${test.body.data.message_id}`).set(a.auth)).status).to.equal(404);
+  });
+});
+
+describe('webhook work on accept', () => {
+  it('when the tenant has no endpoint for message.queued, then no webhook job is recorded; with one, exactly one is', async () => {
+    const a = await tenantWithLine();
+    const quiet = await api().post('/v1/messages').set(a.auth).send({ to: '+15551234568', body: 'quiet' });
+    expect(await harness().db.owner('outbox').where({ tenant_id: a.id, queue: 'webhooks' })).to.have.length(0);
+    await subscribe(a.id, ['message.queued']);
+    const loud = await api().post('/v1/messages').set(a.auth).send({ to: '+15551234568', body: 'loud' });
+    const jobs = await harness().db.owner('outbox').where({ tenant_id: a.id, queue: 'webhooks' });
+    expect(jobs.map((job) => job.ref_id)).to.deep.equal([`${loud.body.data.message_id}_1`]);
+    expect(jobs[0].payload).to.deep.equal({ tenantId: a.id, messageId: loud.body.data.message_id, sequence: 1 });
+    void quiet;
   });
 });
