@@ -24,8 +24,21 @@ const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'wai
  * it back on its queue under the same job id. Runs across tenants on the owner
  * pool; `SKIP LOCKED` lets several relays run without claiming the same rows.
  */
-export async function relayOutbox(deps: WorkerDeps, options: { graceSeconds?: number } = {}): Promise<number> {
-  const grace = options.graceSeconds ?? GRACE_SECONDS;
+export async function relayOutbox(deps: WorkerDeps, options: { graceSeconds?: number; maxMs?: number } = {}): Promise<number> {
+  // A Redis restart can leave thousands of rows to rebuild: keep going batch by
+  // batch (bounded in time) instead of one batch per scheduler tick.
+  const deadline = Date.now() + (options.maxMs ?? 20000);
+  let total = 0;
+  for (;;) {
+    const { looked, requeued } = await relayBatch(deps, options.graceSeconds ?? GRACE_SECONDS);
+    total += requeued;
+    if (looked < BATCH || Date.now() > deadline) break;
+  }
+  if (total > 0) deps.log.info({ requeued: total }, 'outbox relay re-enqueued work');
+  return total;
+}
+
+async function relayBatch(deps: WorkerDeps, grace: number): Promise<{ looked: number; requeued: number }> {
   const { db, queues } = deps;
   const rows = await db.owner.transaction(async (trx) => {
     const claimed = (await trx('outbox')
@@ -51,6 +64,5 @@ export async function relayOutbox(deps: WorkerDeps, options: { graceSeconds?: nu
       requeued += 1;
     }),
   );
-  if (requeued > 0) deps.log.info({ requeued, looked: rows.length }, 'outbox relay re-enqueued work');
-  return requeued;
+  return { looked: rows.length, requeued };
 }
