@@ -3,6 +3,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { newId } from '../shared/ids';
+import { AppError } from '../shared/errors';
 import { runWithContext } from '../shared/context';
 import { QUEUE_NAMES } from '../shared/queues';
 import { errorHandler, notFoundHandler } from './errors';
@@ -16,9 +17,20 @@ import { adminApiKeyRoutes } from './routes/admin/api-keys';
 import { adminPhoneLineRoutes } from './routes/admin/phone-lines';
 import { adminAgencyLinkRoutes } from './routes/admin/agency-links';
 import { healthRoutes } from './routes/health';
+import { referenceRoutes } from './openapi';
 import { messageRoutes } from './routes/messages';
 import { capabilityRoutes } from './routes/capabilities';
+import { contactImportBodyParser, contactRoutes } from './routes/contacts';
+import { groupRoutes } from './routes/groups';
+import { templateRoutes } from './routes/templates';
+import { campaignRoutes } from './routes/campaigns';
+import { subaccountRoutes } from './routes/subaccounts';
+import { aiRoutes } from './routes/ai';
 import { deviceRoutes } from './routes/device';
+import { webhookRoutes } from './routes/webhooks';
+import { optOutRoutes } from './routes/opt-outs';
+import { complianceRoutes } from './routes/compliance';
+import { billingRoutes } from './routes/billing';
 import type { ApiDeps } from './types';
 import type { Redis } from 'ioredis';
 
@@ -47,7 +59,16 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
   app.set('query parser', 'simple');
 
   const auth = createAuthenticator({ config, app: db.app, redis, subscriber: deps.subscriber, log });
-  const json = express.json({ limit: config.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] });
+  const parseJson = express.json({ limit: config.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] });
+  // Whatever goes wrong while reading a body (bad JSON, an undecodable
+  // Content-Encoding, an aborted upload) is the client's 400, never a 500.
+  const json: RequestHandler = (req, res, next) =>
+    parseJson(req, res, (error?: unknown) => {
+      if (!error) return next();
+      const type = (error as { type?: string }).type;
+      if (type === 'entity.too.large' || type === 'entity.parse.failed') return next(error);
+      next(new AppError(400, 'INVALID_JSON', 'The request body could not be read; send UTF-8 JSON without a Content-Encoding.'));
+    });
 
   app.use(requestContext);
   app.use((req, res, next) => {
@@ -60,6 +81,8 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
   });
 
   app.use(healthRoutes(deps));
+  // The reference (PRODUCT.md §7): no credential.
+  app.use(referenceRoutes());
   app.use('/device', deviceRoutes(deps));
 
   // Operator API and Bull Board.
@@ -78,10 +101,20 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
   // Tenant API. Body parsing runs after authentication so an unauthenticated
   // caller cannot make the server parse a megabyte of JSON.
   const v1 = express.Router();
-  v1.use(auth.middleware, createRateLimiter(redis, config.queuePrefix), json, createIdempotency(db.app, log));
+  v1.use(auth.middleware, createRateLimiter(redis, config.queuePrefix), contactImportBodyParser(), json, createIdempotency(db.app, log));
   v1.use('/api-keys', apiKeyRoutes(deps, auth));
   v1.use('/messages', messageRoutes(deps));
   v1.use('/capabilities', capabilityRoutes(deps));
+  v1.use('/contacts', contactRoutes(deps));
+  v1.use('/groups', groupRoutes(deps));
+  v1.use('/templates', templateRoutes(deps));
+  v1.use('/campaigns', campaignRoutes(deps));
+  v1.use('/subaccounts', subaccountRoutes(deps, auth));
+  v1.use('/ai', aiRoutes(deps));
+  v1.use('/webhooks', webhookRoutes(deps));
+  v1.use('/opt-outs', optOutRoutes(deps));
+  v1.use('/compliance', complianceRoutes(deps));
+  v1.use('/billing', billingRoutes(deps));
   app.use('/v1', v1);
 
   app.use(notFoundHandler);

@@ -31,7 +31,23 @@ export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
     res.status(400).json({ error: 'Unsupported body encoding; send UTF-8 JSON.', code: 'INVALID_JSON' });
     return;
   }
+  const httpStatus = (error as { status?: number; statusCode?: number }).status ?? (error as { statusCode?: number }).statusCode;
+  if (error instanceof URIError || (httpStatus === 400 && /decode|URI/i.test(String((error as Error).message)))) {
+    res.status(400).json({ error: 'The URL is not validly percent-encoded.', code: 'VALIDATION_ERROR', details: [{ path: '(url)', message: 'is not validly percent-encoded' }] });
+    return;
+  }
+  const zlibCode = (error as { code?: unknown }).code;
+  if ((parserError.type && httpStatus !== undefined && httpStatus >= 400 && httpStatus < 500) || (typeof zlibCode === 'string' && zlibCode.startsWith('Z_'))) {
+    // Any other refusal by the body parser (bad Content-Encoding, aborted body…).
+    res.status(400).json({ error: 'The request body could not be read; send UTF-8 JSON without a Content-Encoding.', code: 'INVALID_JSON' });
+    return;
+  }
   const pgCode = (error as { code?: string }).code;
+  if (typeof pgCode === 'string' && pgCode.startsWith('22')) {
+    // PostgreSQL "data exception": a NUL character, an out-of-range number, a bad date.
+    res.status(400).json({ error: 'A value in the request cannot be stored (for example a NUL character or an out-of-range number).', code: 'VALIDATION_ERROR' });
+    return;
+  }
   if (pgCode === '23505') {
     res.status(409).json({ error: 'A record with these values already exists.', code: 'CONFLICT' });
     return;

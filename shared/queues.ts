@@ -26,10 +26,17 @@ export interface JobRegistry {
     deliver: { tenantId: string; deliveryId: string };
   };
   billing: {
-    'record-delivery': { tenantId: string; messageId: string };
+    /** One tenant's totals for one UTC month ('YYYY-MM-01') into usage_records. */
+    'roll-up-usage': { tenantId: string; periodStart: string };
   };
   campaigns: {
     'launch-campaign': { tenantId: string; campaignId: string };
+    /** One link of a campaign's fan-out chain; chunkId names this link's outbox row (see shared/data/campaigns.ts). */
+    'fan-out-chunk': { tenantId: string; campaignId: string; chunkId: string };
+    /** Re-delays itself until every recipient's message is terminal, then records campaign.completed once. */
+    'check-completion': { tenantId: string; campaignId: string };
+    /** After a cancel: fails the campaign's still-queued messages with reason `cancelled`. */
+    'cancel-campaign': { tenantId: string; campaignId: string };
     'import-contacts': { tenantId: string; importId: string };
   };
   maintenance: {
@@ -37,6 +44,8 @@ export interface JobRegistry {
     'sweep-lines': Record<string, never>;
     'purge-bodies': Record<string, never>;
     'expire-idempotency-keys': Record<string, never>;
+    /** Daily: enqueues billing/roll-up-usage for every tenant (current and previous month). */
+    'roll-up-usage': Record<string, never>;
   };
 }
 
@@ -75,13 +84,27 @@ const schemas: { [Q in QueueName]: { [J in JobName<Q>]: object } } = {
     'fan-out-event': idsSchema('tenantId', 'eventId'),
     deliver: idsSchema('tenantId', 'deliveryId'),
   },
-  billing: { 'record-delivery': idsSchema('tenantId', 'messageId') },
-  campaigns: { 'launch-campaign': idsSchema('tenantId', 'campaignId'), 'import-contacts': idsSchema('tenantId', 'importId') },
+  billing: {
+    'roll-up-usage': {
+      type: 'object',
+      required: ['tenantId', 'periodStart'],
+      additionalProperties: false,
+      properties: { tenantId: idField, periodStart: { type: 'string', pattern: '^[0-9]{4}-(0[1-9]|1[0-2])-01$' } },
+    },
+  },
+  campaigns: {
+    'launch-campaign': idsSchema('tenantId', 'campaignId'),
+    'fan-out-chunk': idsSchema('tenantId', 'campaignId', 'chunkId'),
+    'check-completion': idsSchema('tenantId', 'campaignId'),
+    'cancel-campaign': idsSchema('tenantId', 'campaignId'),
+    'import-contacts': idsSchema('tenantId', 'importId'),
+  },
   maintenance: {
     'relay-outbox': noPayload,
     'sweep-lines': noPayload,
     'purge-bodies': noPayload,
     'expire-idempotency-keys': noPayload,
+    'roll-up-usage': noPayload,
   },
 };
 

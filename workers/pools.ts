@@ -6,6 +6,9 @@ import { createPoolWorker, QueueHandlers } from './runtime';
 import { createSendingHandlers } from './sending';
 import { createDispatchHandlers } from './dispatch';
 import { createMaintenanceHandlers } from './maintenance';
+import { createCampaignHandlers } from './campaigns';
+import { createBillingHandlers } from './billing';
+import { createWebhookHandlers } from './webhooks';
 
 interface PoolDefinition<Q extends QueueName> {
   queue: Q;
@@ -21,6 +24,12 @@ interface PoolDefinition<Q extends QueueName> {
 export const POOLS = {
   sending: { queue: 'sending', concurrency: 16, handlers: createSendingHandlers } as PoolDefinition<'sending'>,
   dispatch: { queue: 'dispatch', concurrency: 32, handlers: createDispatchHandlers } as PoolDefinition<'dispatch'>,
+  // Webhook deliveries wait on receivers (up to the timeout): many at once per process.
+  webhooks: { queue: 'webhooks', concurrency: 32, handlers: (deps: WorkerDeps) => createWebhookHandlers(deps) } as PoolDefinition<'webhooks'>,
+  // Monthly roll-ups: a few aggregate queries per tenant, bounded so they never crowd PostgreSQL.
+  billing: { queue: 'billing', concurrency: 4, handlers: createBillingHandlers } as PoolDefinition<'billing'>,
+  // Imports and campaign fan-out: each job is a few large transactions; one campaign's chunks run one at a time.
+  campaigns: { queue: 'campaigns', concurrency: 4, handlers: createCampaignHandlers } as PoolDefinition<'campaigns'>,
   maintenance: { queue: 'maintenance', concurrency: 2, handlers: createMaintenanceHandlers } as PoolDefinition<'maintenance'>,
 } as const;
 

@@ -13,6 +13,8 @@ export const SCHEDULE: ScheduledTick[] = [
   { job: 'sweep-lines', cron: '*/15 * * * * *', slotSeconds: 15 },
   { job: 'expire-idempotency-keys', cron: '0 7 * * * *', slotSeconds: 3600 },
   { job: 'purge-bodies', cron: '0 30 3 * * *', slotSeconds: 86400 },
+  // Just after UTC midnight: usage records for the month to date, and the final ones of last month.
+  { job: 'roll-up-usage', cron: '0 5 0 * * *', slotSeconds: 86400 },
 ];
 
 export function tickJobId(tick: ScheduledTick, at: Date): string {

@@ -85,7 +85,9 @@ async function applyReceived(app: Knex, line: PhoneLineRow, event: DeviceEvent, 
   if (event.to !== line.phone_number) log.warn({ lineId: line.id, eventId: event.id }, 'inbound "to" is not this line\'s number; recorded on the line');
   return withTenant(app, tenantId, async (t) => {
     if (!(await firstSighting(t.trx, line.id, event.id))) return [];
-    return recordInbound(t, line, { from: event.from!, body: event.body!, channel: event.channel!, occurredAt: new Date(event.occurred_at) });
+    // PostgreSQL text cannot hold NUL; a device may still send one.
+    const body = event.body!.split(String.fromCharCode(0)).join('');
+    return recordInbound(t, line, { from: event.from!, body, channel: event.channel!, occurredAt: new Date(event.occurred_at) });
   });
 }
 

@@ -36,12 +36,12 @@ function secretKeyBytes(secret: string): Buffer {
   return Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64');
 }
 
-export interface SignatureHeaders {
+export type SignatureHeaders = {
   'X-Senderz-Signature': string;
   'webhook-id': string;
   'webhook-timestamp': string;
   'webhook-signature': string;
-}
+};
 
 /**
  * Signs one attempt. `secrets` is the current secret first, then the previous

@@ -3,6 +3,10 @@ import { api, createTenant, harness, TestTenant } from '../helpers/harness';
 import { tenancyRows } from './matrix';
 import './rows-foundation';
 import './rows-messaging';
+import './rows-content';
+import './rows-agency';
+import './rows-webhooks';
+import './rows-compliance';
 
 describe('tenancy matrix: tenant B never reaches tenant A\'s records', () => {
   it('when the matrix is loaded, then it has rows', () => {

@@ -10,6 +10,7 @@ import { transitionMessage } from '../../shared/messages/status';
 import { consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
 import { DEFAULT_JOB_OPTIONS } from '../../shared/queues';
 import { planRoute, recordDispatch } from '../sending/router';
+import { takeWarmupSlot } from '../../shared/compliance/warmup';
 import type { WorkerDeps } from '../deps';
 
 export interface DispatchRow {
@@ -106,7 +107,8 @@ export function createDispatcher(deps: WorkerDeps) {
     const line = await getPhoneLine(db.app, dispatch.line_id).catch(() => null);
     if (!line || !line.enabled || line.status !== 'online') return reroute(payload, 'line_unavailable', dispatch.line_id);
 
-    const wait = await takeLineSlot(deps, line);
+    // Per-minute throughput first, then the line's warm-up cap for the day (shared/compliance/warmup.ts).
+    const wait = (await takeLineSlot(deps, line)) || (await takeWarmupSlot(deps, line, payload));
     if (wait > 0) {
       if (!token) return 'line busy';
       await job.moveToDelayed(Date.now() + wait, token);

@@ -1,6 +1,7 @@
 import type { QueueHandlers } from '../runtime';
 import type { WorkerDeps } from '../deps';
 import { relayOutbox } from './relay';
+import { enqueueUsageRollUps } from '../billing/roll-up';
 
 /** Message bodies are purged after this many days; metadata stays (PRODUCT.md §6). */
 export const BODY_RETENTION_DAYS = 90;
@@ -23,6 +24,7 @@ export function createMaintenanceHandlers(deps: WorkerDeps): QueueHandlers<'main
   return {
     'relay-outbox': async () => relayOutbox(deps),
     'sweep-lines': async () => (await sweepLines(deps)).length,
+    'roll-up-usage': async () => enqueueUsageRollUps(deps),
     'expire-idempotency-keys': async () => {
       const keys = await owner('idempotency_keys').where('expires_at', '<', owner.fn.now()).delete();
       const seen = await owner('device_events_seen').where('received_at', '<', owner.raw("now() - interval '7 days'")).delete();

@@ -41,9 +41,13 @@ export function createInboundProcessor(deps: WorkerDeps, followUps: InboundFollo
       if (keyword.kind === 'stop') {
         if (await recordOptOut(t, sender, 'keyword', keyword.keyword)) {
           jobs.push(await emitEvent(t, 'opt_out.created', { phone_number: sender, source: 'keyword', keyword: keyword.keyword }));
-          reply = stopReply(business);
         }
+        // Every STOP is confirmed, a repeated one too (the sender may have missed
+        // the first confirmation); the event fires only when the state changed.
+        reply = stopReply(business);
       } else if (keyword.kind === 'start') {
+        // A START/YES from a number that is not opted out changes nothing and
+        // gets no reply: "YES" often answers an unrelated question.
         if (await recordOptIn(t, sender)) {
           jobs.push(await emitEvent(t, 'opt_out.removed', { phone_number: sender, source: 'keyword', keyword: keyword.keyword }));
           reply = startReply(business);

@@ -4,6 +4,7 @@ import { createRouter } from './router';
 import { createInboundProcessor, InboundFollowUp } from './inbound';
 import { createSandboxAdvancer } from './sandbox';
 import { ComplianceCheck, defaultComplianceChecks } from './compliance';
+import { createAutoReplyFollowUp } from './auto-reply';
 
 export interface SendingPoolOptions {
   checks?: ComplianceCheck[];
@@ -14,7 +15,7 @@ export interface SendingPoolOptions {
 export function createSendingHandlers(deps: WorkerDeps, options: SendingPoolOptions = {}): QueueHandlers<'sending'> {
   return {
     'route-message': createRouter(deps, options.checks ?? defaultComplianceChecks()),
-    'process-inbound': createInboundProcessor(deps, options.inboundFollowUps ?? []),
+    'process-inbound': createInboundProcessor(deps, options.inboundFollowUps ?? [createAutoReplyFollowUp()]),
     'sandbox-advance': createSandboxAdvancer(deps),
   };
 }

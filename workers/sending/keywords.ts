@@ -27,6 +27,13 @@ export interface PersonaForHelp {
   voice_handoff_number: string | null;
 }
 
+/**
+ * The HELP answer: the persona's `help_response` verbatim when set, else
+ * "{business_name}: For support, contact {help_contact}. Reply STOP to
+ * unsubscribe." with business_name = persona business_name, else the tenant's
+ * name, and help_contact = persona voice_handoff_number, else "us by replying
+ * to this message" (the conversation itself is the support channel).
+ */
 export function helpReply(persona: PersonaForHelp | undefined, tenantName: string): string {
   if (persona?.help_response) return persona.help_response;
   const business = persona?.business_name || tenantName;

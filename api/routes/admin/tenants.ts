@@ -6,6 +6,7 @@ import { bodyValidator, queryValidator } from '../../validate';
 import { pageFrom, pageOf } from '../../pagination';
 import type { ApiDeps } from '../../types';
 import type { Authenticator } from '../../middleware/auth';
+import { recordBillingEventAsOperator } from '../../../shared/data/billing';
 
 const parseCreate = bodyValidator<CreateTenantBody>(createTenantSchema);
 const parseUpdate = bodyValidator<UpdateTenantBody>(updateTenantSchema);
@@ -27,7 +28,11 @@ export function adminTenantRoutes(deps: ApiDeps, auth: Authenticator): Router {
     res.json({ data: presentTenant(await getTenant(deps.db.owner, req.params.id)) });
   });
   router.patch('/:id', async (req, res) => {
-    const row = await updateTenant(deps.db.owner, req.params.id, parseUpdate(req));
+    const body = parseUpdate(req);
+    const before = body.plan !== undefined ? await getTenant(deps.db.owner, req.params.id) : null;
+    const row = await updateTenant(deps.db.owner, req.params.id, body);
+    // For the external biller: the plan a period is billed on changed.
+    if (before && before.plan !== row.plan) await recordBillingEventAsOperator(deps.db.owner, row.id, 'plan.changed', { from: before.plan, to: row.plan });
     // Plan, status and limits live in cached credentials: drop them everywhere.
     await auth.invalidate({ tenantId: row.id });
     deps.log.info({ tenantId: row.id, audit: 'tenant.updated', status: row.status, plan: row.plan }, 'tenant updated');

@@ -1,0 +1,151 @@
+import crypto from 'node:crypto';
+import pino from 'pino';
+import { createSimulator, Simulator } from '../simulator/server';
+import { createBenchEnv, percentile, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+
+/**
+ * Campaign benchmark, with the Procfile's processes: `web`, `sending`,
+ * `dispatch` and `campaigns` as separate processes, and the device simulator
+ * (one pooled line, no per-minute cap) in this process.
+ * - throughput: a 10,000-recipient campaign, from the POST to the last
+ *   dispatch reaching the device, in messages per second;
+ * - fairness: another tenant's single send (POST → dispatch reaches the
+ *   device) while the campaign runs, against the same measure when idle.
+ */
+
+const UNLIMITED = { requests_per_minute: null, new_contacts_per_day: null, new_contacts_per_month: null, messages_per_day: null };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Api {
+  url: string;
+  call(method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; body: { data: Record<string, unknown> } }>;
+}
+
+function client(url: string): Api {
+  return {
+    url,
+    async call(method, path, headers, body) {
+      const res = await fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as { data: Record<string, unknown> } };
+    },
+  };
+}
+
+async function tenantWithKey(api: Api, admin: Record<string, string>, name: string, pool: string): Promise<Record<string, string>> {
+  const tenant = await api.call('POST', '/admin/tenants', admin, { name, plan: 'scale', pool, limits: UNLIMITED });
+  const key = await api.call('POST', '/admin/api-keys', admin, { tenant_id: tenant.body.data.id, name: 'bench', prefix: 'tf_live', rate_limit: null });
+  return { authorization: `Bearer ${String(key.body.data.key)}` };
+}
+
+/** POST one message and wait until the device has it: the latency a customer's single send sees. */
+async function singleSendLatency(api: Api, auth: Record<string, string>, simulator: Simulator, to: string): Promise<number> {
+  const started = Date.now();
+  const res = await api.call('POST', '/v1/messages', auth, { to, body: 'single send', message_type: 'alert', channel: 'sms' });
+  if (res.status !== 202) throw new Error(`single send: ${res.status} ${JSON.stringify(res.body)}`);
+  const messageId = String(res.body.data.message_id);
+  for (;;) {
+    const send = simulator.sends().find((record) => record.message_id === messageId);
+    if (send) return Date.parse(send.received_at) - started;
+    if (Date.now() - started > 120000) throw new Error('single send never reached the device');
+    await sleep(5);
+  }
+}
+
+export async function runCampaignBench(options: { recipients?: number; idleSamples?: number; channel?: 'auto' | 'sms' } = {}): Promise<Row[]> {
+  const recipients = options.recipients ?? 10000;
+  const idleSamples = options.idleSamples ?? 20;
+  const channel = options.channel ?? 'sms';
+  const bench = await createBenchEnv('campaign');
+  const port = 4100 + Math.floor(Math.random() * 200);
+  const env = { ...bench.env, PORT: String(port), HOST: '127.0.0.1', AUTH_CACHE_SECONDS: '5', LOG_LEVEL: 'error' };
+  const processes = [startProcess('bin/web.js', [], env), ...['sending', 'dispatch', 'campaigns'].map((pool) => startProcess('bin/worker.js', [pool], env))];
+  const api = client(`http://127.0.0.1:${port}`);
+  const simulator = createSimulator({ port: 0, platformUrl: api.url, heartbeatIntervalMs: 10000, logger: pino({ level: 'silent' }) });
+  try {
+    await waitForHttp(`${api.url}/healthz`);
+    const { url: simulatorUrl } = await simulator.start();
+    const admin = { authorization: `Bearer ${bench.adminKey}` };
+    const bulk = await tenantWithKey(api, admin, 'bulk sender', 'bench');
+    const single = await tenantWithKey(api, admin, 'single sender', 'bench');
+
+    const phone = '+15550001000';
+    const secret = crypto.randomBytes(32).toString('hex');
+    const line = await api.call('POST', '/admin/phone-lines', admin, {
+      phone_number: phone,
+      bridge_url: `${simulatorUrl}/lines/${encodeURIComponent(phone)}`,
+      secret,
+      capabilities: { imessage: true, sms: true, rcs: true },
+      mode: 'pooled',
+      pool: 'bench',
+      max_per_minute: null,
+      warmup: false,
+    });
+    simulator.registerLine({ line_id: String(line.body.data.id), phone_number: phone, secret });
+    simulator.heartbeat(String(line.body.data.id));
+    await sleep(500);
+
+    progress(`campaign: ${idleSamples} single sends, idle`);
+    const idle: number[] = [];
+    for (let i = 0; i < idleSamples; i += 1) idle.push(await singleSendLatency(api, single, simulator, `+1555900${String(1000 + i)}`));
+
+    progress(`campaign: ${recipients} recipients, channel ${channel}`);
+    const numbers = Array.from({ length: recipients }, (_v, i) => `+15551${String(i).padStart(6, '0')}`);
+    const targets = new Set(numbers);
+    const launched = Date.now();
+    const created = await api.call('POST', '/v1/campaigns', bulk, { name: 'bench', body: 'Campaign message', recipients: numbers, channel, message_type: 'alert' });
+    if (created.status !== 202) throw new Error(`campaign: ${created.status} ${JSON.stringify(created.body).slice(0, 300)}`);
+    const accepted = Date.now();
+    const campaignId = String(created.body.data.id);
+
+    const busy: number[] = [];
+    let fannedOutAt = 0;
+    let lastDispatch = 0;
+    let nextReport = Date.now() + 10000;
+    for (let i = 0; ; i += 1) {
+      const dispatched = simulator.sends().filter((send) => targets.has(send.to));
+      if (dispatched.length >= recipients) {
+        lastDispatch = Math.max(...dispatched.map((send) => Date.parse(send.received_at)));
+        break;
+      }
+      if (Date.now() - launched > 900000) throw new Error(`campaign stalled at ${dispatched.length} dispatches`);
+      if (!fannedOutAt) {
+        const state = await api.call('GET', `/v1/campaigns/${campaignId}`, bulk);
+        if (state.body.data.fanned_out === recipients) fannedOutAt = Date.now();
+      }
+      if (Date.now() > nextReport) {
+        progress(`campaign: ${dispatched.length}/${recipients} dispatched`);
+        nextReport = Date.now() + 10000;
+      }
+      busy.push(await singleSendLatency(api, single, simulator, `+1555901${String(1000 + (i % 9000))}`));
+      await sleep(250);
+    }
+    const seconds = (lastDispatch - launched) / 1000;
+    await stopBusyWork();
+    return [
+      summarize('campaign', `${recipients} recipients: POST accepted`, [accepted - launched], 'ms', 'resolve + store recipients in the request'),
+      summarize('campaign', 'launch → all messages created', [fannedOutAt ? (fannedOutAt - launched) / 1000 : NaN], 's', 'fan-out chunks of 500, window 1000'),
+      summarize('campaign', 'launch → last dispatch', [seconds], 's', `channel ${channel}`),
+      summarize('campaign', 'throughput', [recipients / seconds], 'msg/s', 'launch to last dispatch'),
+      summarize('single send (other tenant)', 'idle p50', [percentile(idle, 50)], 'ms', `${idle.length} sends, POST → device`),
+      summarize('single send (other tenant)', 'idle p95', [percentile(idle, 95)], 'ms'),
+      summarize('single send (other tenant)', 'during campaign p50', [percentile(busy, 50)], 'ms', `${busy.length} sends`),
+      summarize('single send (other tenant)', 'during campaign p95', [percentile(busy, 95)], 'ms'),
+      summarize('single send (other tenant)', 'during campaign max', [Math.max(...busy)], 'ms'),
+    ];
+  } finally {
+    await simulator.stop();
+    await Promise.all(processes.map(stopProcess));
+    await bench.cleanup();
+  }
+
+  async function stopBusyWork(): Promise<void> {
+    // Let in-flight device reports land before the processes stop.
+    await simulator.whenIdle(10000).catch(() => undefined);
+  }
+}
+
+if (require.main === module) {
+  const recipients = process.env.BENCH_RECIPIENTS ? Number(process.env.BENCH_RECIPIENTS) : undefined;
+  const channel = process.env.BENCH_CHANNEL === 'auto' ? 'auto' : undefined;
+  void runCampaignBench({ recipients, channel }).then(printTable);
+}

@@ -1,0 +1,63 @@
+import type { Knex } from 'knex';
+import { withTenant } from '../db/tenant';
+import type { PhoneLineRow } from '../data/phone-lines';
+import { nextUtcMidnight, utcDay, utcDaysBetween } from './calendar';
+
+/**
+ * Warm-up of a new line (`warmup: true`, the default): carriers and Apple
+ * flag a number that starts sending at full volume, so a line's daily sends
+ * ramp up over its first days. Day 1 is the UTC day the warm-up started
+ * (`warmup_started_at`, the line's creation); from day 6 on there is no
+ * warm-up cap (the per-minute cap still applies).
+ */
+export const WARMUP_DAILY_CAPS = [50, 100, 200, 400, 800] as const;
+
+/** The line's cap for the UTC day of `now`, or null when it has none. */
+export function warmupCap(line: Pick<PhoneLineRow, 'warmup' | 'warmup_started_at'>, now: Date): number | null {
+  if (!line.warmup) return null;
+  const day = utcDaysBetween(new Date(line.warmup_started_at), now);
+  if (day < 0) return WARMUP_DAILY_CAPS[0];
+  return day < WARMUP_DAILY_CAPS.length ? WARMUP_DAILY_CAPS[day] : null;
+}
+
+/**
+ * Takes one of today's warm-up slots of the line, shared by every dispatch
+ * process through one conditional upsert. Returns true when the send may go.
+ */
+export async function takeWarmupCount(app: Knex, line: Pick<PhoneLineRow, 'id' | 'warmup' | 'warmup_started_at'>, now: Date): Promise<boolean> {
+  const cap = warmupCap(line, now);
+  if (cap === null) return true;
+  const taken = await app.raw(
+    `INSERT INTO line_daily_sends (line_id, day, sends) VALUES (?, ?, 1)
+     ON CONFLICT (line_id, day) DO UPDATE SET sends = line_daily_sends.sends + 1 WHERE line_daily_sends.sends < ?
+     RETURNING sends`,
+    [line.id, utcDay(now), cap],
+  );
+  return taken.rows.length > 0;
+}
+
+export interface WarmupDeps {
+  db: { app: Knex };
+}
+
+/**
+ * Called by the dispatcher once the per-minute slot is taken: 0 when the send
+ * may go now, else the milliseconds until the next UTC day. A held message
+ * keeps its dispatch on the line, shows reason `warming_limit` and its outbox
+ * row waits for the same time, so the relay does not release it early.
+ */
+export async function takeWarmupSlot(
+  deps: WarmupDeps,
+  line: Pick<PhoneLineRow, 'id' | 'warmup' | 'warmup_started_at'>,
+  work: { tenantId: string; messageId: string; dispatchId: string },
+  now: Date = new Date(),
+): Promise<number> {
+  if (await takeWarmupCount(deps.db.app, line, now)) return 0;
+  const until = nextUtcMidnight(now);
+  await withTenant(deps.db.app, work.tenantId, async (t) => {
+    await t.from('messages').where({ id: work.messageId, status: 'sending' }).update({ reason: 'warming_limit', release_at: until, updated_at: t.trx.fn.now() });
+    await t.from('outbox').where({ queue: 'dispatch', job_name: 'dispatch-message', ref_id: work.dispatchId }).update({ available_at: until, enqueued_at: null });
+  });
+  // A little spread so a line's held messages do not all hit it in the same millisecond.
+  return Math.max(1000, until.getTime() - now.getTime()) + Math.floor(Math.random() * 5000);
+}

@@ -1,0 +1,49 @@
+import { e164, listQuery } from './common';
+
+export const CONSENT_TYPES = ['express_written', 'express', 'implied'] as const;
+export type ConsentType = (typeof CONSENT_TYPES)[number];
+
+export interface CreateConsentBody {
+  phone_number: string;
+  consent_type: ConsentType;
+  consent_source: string;
+  disclosure_text?: string;
+  disclosure_version?: string;
+  ip_address?: string;
+  user_agent?: string;
+  consented_at?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export const createConsentSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['phone_number', 'consent_type', 'consent_source'],
+  properties: {
+    phone_number: e164,
+    consent_type: { type: 'string', enum: CONSENT_TYPES },
+    // Where consent was given: a web form URL, "paper form", "keyword JOIN to 12345"…
+    consent_source: { type: 'string', minLength: 1, maxLength: 1000 },
+    disclosure_text: { type: 'string', minLength: 1, maxLength: 10000 },
+    disclosure_version: { type: 'string', minLength: 1, maxLength: 200 },
+    ip_address: { type: 'string', maxLength: 64, anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] },
+    user_agent: { type: 'string', minLength: 1, maxLength: 1000 },
+    consented_at: { type: 'string', format: 'date-time' },
+    metadata: { type: 'object', maxProperties: 50 },
+  },
+} as const;
+
+/** Filters shared by the list and the CSV export: one number, a consented_at range [from, to). */
+export interface ConsentFilters {
+  phone_number?: string;
+  from?: string;
+  to?: string;
+}
+
+export const consentFilterQuery = {
+  phone_number: e164,
+  from: { type: 'string', format: 'date-time' },
+  to: { type: 'string', format: 'date-time' },
+} as const;
+
+export const listConsentQuery = { ...listQuery, ...consentFilterQuery } as const;

@@ -1,0 +1,171 @@
+import type { Job } from 'bullmq';
+import { DelayedError } from 'bullmq';
+import { withTenant, TenantTx } from '../../shared/db/tenant';
+import { CampaignRow, fanOutChunkJob, getCampaign } from '../../shared/data/campaigns';
+import type { ContactRow } from '../../shared/data/contacts';
+import { insertOutboundMessage } from '../../shared/messages/outbound';
+import { addToOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
+import { MAX_BODY_LENGTH } from '../../shared/schemas/messages';
+import { MissingTemplateVariableError, renderTemplate } from '../../shared/templates';
+import type { WorkerDeps } from '../deps';
+
+/**
+ * Recipients per chunk job: one transaction of about 2,000 statements (each
+ * message is a row, its first history row and its outbox rows), well under a
+ * second here, so a pause or cancel waits at most that long for the lock.
+ */
+export const FAN_OUT_CHUNK = 500;
+/**
+ * The fan-out runs at most this many not-yet-routed messages ahead of the
+ * router. Without it, 10,000 messages would exist seconds after launch and a
+ * pause could hold back nothing; with it a pause leaves at most this window
+ * plus one chunk to go out. Messages deferred by a cap (release_at set) do not
+ * count, so a capped campaign still fans out.
+ */
+export const FAN_OUT_WINDOW = 1000;
+/** How soon a chunk job that found the window full looks again. */
+const WINDOW_RECHECK_MS = 200;
+
+/** Why a recipient's message is recorded as blocked instead of sent. */
+export const RENDER_BLOCK_REASONS = { missingVariable: 'missing_template_var', tooLong: 'body_too_long' } as const;
+
+interface RecipientRow {
+  position: number;
+  phone_number: string;
+  contact_id: string | null;
+}
+
+/**
+ * A recipient's template variables, from least to most specific: the
+ * campaign's `data` (shared defaults, e.g. `{"name": "there"}`), the contact's
+ * metadata fields by name (also as `metadata.<field>`), then the contact's own
+ * `name`, `email` and `phone_number` where set.
+ */
+export function recipientVariables(campaign: Pick<CampaignRow, 'data'>, phoneNumber: string, contact: ContactRow | null): Record<string, unknown> {
+  const variables: Record<string, unknown> = { ...campaign.data };
+  if (contact) {
+    Object.assign(variables, contact.metadata);
+    variables.metadata = contact.metadata;
+    if (contact.name !== null) variables.name = contact.name;
+    if (contact.email !== null) variables.email = contact.email;
+  }
+  variables.phone_number = phoneNumber;
+  return variables;
+}
+
+/** The text for one recipient, or the reason its message is blocked. */
+export function renderForRecipient(body: string, variables: Record<string, unknown>): { text: string } | { blocked: string } {
+  try {
+    const text = renderTemplate(body, variables);
+    return text.length > MAX_BODY_LENGTH ? { blocked: RENDER_BLOCK_REASONS.tooLong } : { text };
+  } catch (error) {
+    if (error instanceof MissingTemplateVariableError) return { blocked: RENDER_BLOCK_REASONS.missingVariable };
+    throw error;
+  }
+}
+
+async function unroutedMessages(t: TenantTx, campaignId: string): Promise<number> {
+  const result = await t.trx.raw(
+    `SELECT count(*)::int AS n FROM (
+       SELECT 1 FROM messages WHERE tenant_id = ? AND campaign_id = ? AND status = 'queued' AND release_at IS NULL LIMIT ?
+     ) AS window_rows`,
+    [t.tenantId, campaignId, FAN_OUT_WINDOW],
+  );
+  return (result.rows[0] as { n: number }).n;
+}
+
+/** Creates the messages of the next recipients, in the caller's transaction; returns the jobs to enqueue. */
+async function createChunk(t: TenantTx, campaign: CampaignRow): Promise<{ created: number; jobs: OutboxJob[] }> {
+  const recipients = (await t
+    .from('campaign_recipients')
+    .where({ campaign_id: campaign.id })
+    .whereNull('message_id')
+    .orderBy('position')
+    .limit(FAN_OUT_CHUNK)
+    .select('position', 'phone_number', 'contact_id')) as RecipientRow[];
+  if (recipients.length === 0) return { created: 0, jobs: [] };
+
+  const contactIds = [...new Set(recipients.flatMap((recipient) => (recipient.contact_id ? [recipient.contact_id] : [])))];
+  const contacts = new Map<string, ContactRow>();
+  if (contactIds.length > 0) {
+    const rows = (await t.from('contacts').whereRaw('contacts.id = ANY(?::text[])', [contactIds])) as ContactRow[];
+    for (const row of rows) contacts.set(row.id, row);
+  }
+
+  const jobs: OutboxJob[] = [];
+  const messageIds: string[] = [];
+  for (const recipient of recipients) {
+    const contact = recipient.contact_id ? (contacts.get(recipient.contact_id) ?? null) : null;
+    const rendered = renderForRecipient(campaign.body, recipientVariables(campaign, recipient.phone_number, contact));
+    const accepted = await insertOutboundMessage(t, {
+      to: recipient.phone_number,
+      // A blocked message keeps the unrendered text, which shows what was missing.
+      body: 'text' in rendered ? rendered.text : campaign.body,
+      requestedChannel: campaign.channel,
+      messageType: campaign.message_type,
+      campaignId: campaign.id,
+      templateId: campaign.template_id,
+      sandbox: campaign.sandbox,
+      dispatchWebhook: !campaign.sandbox,
+      blockedReason: 'blocked' in rendered ? rendered.blocked : undefined,
+    });
+    messageIds.push(accepted.message.id);
+    jobs.push(...accepted.jobs);
+  }
+  // Same transaction as the messages: a re-run skips every recipient that has one.
+  await t.trx.raw(
+    `UPDATE campaign_recipients AS r SET message_id = m.message_id
+       FROM unnest(?::text[], ?::text[]) AS m(phone_number, message_id)
+      WHERE r.tenant_id = ? AND r.campaign_id = ? AND r.phone_number = m.phone_number AND r.message_id IS NULL`,
+    [recipients.map((recipient) => recipient.phone_number), messageIds, t.tenantId, campaign.id],
+  );
+  return { created: recipients.length, jobs };
+}
+
+type ChunkOutcome = { jobs: OutboxJob[]; result: string; delayUntil?: Date };
+
+/**
+ * One link of a campaign's fan-out chain: creates the next chunk of messages
+ * (each through insertOutboundMessage, so each is routed and checked exactly
+ * like a single send, at bulk priority), records progress, and adds the next
+ * link to the outbox in the same transaction. The next link is enqueued only
+ * after this one committed; a crash before commit loses nothing (the job
+ * retries) and a crash after it duplicates nothing (recipients with a message
+ * are skipped, and a job whose outbox row is gone does nothing).
+ */
+export function createFanOutChunk(deps: WorkerDeps) {
+  return async function fanOutChunk(payload: { tenantId: string; campaignId: string; chunkId: string }, job: Job, token?: string): Promise<string> {
+    const { tenantId, campaignId, chunkId } = payload;
+    const outcome = await withTenant(deps.db.app, tenantId, async (t): Promise<ChunkOutcome> => {
+      const campaign = await getCampaign(t, campaignId, { forUpdate: true });
+      const own = () => t.from('outbox').where({ queue: 'campaigns', job_name: 'fan-out-chunk', ref_id: chunkId });
+      if (!(await own().first('id'))) return { jobs: [], result: 'superseded: this chunk was already run, or the fan-out was restarted' };
+      if (campaign.status !== 'sending') {
+        await own().delete();
+        return { jobs: [], result: `fan-out stopped: campaign is ${campaign.status}` };
+      }
+      if ((await unroutedMessages(t, campaignId)) >= FAN_OUT_WINDOW) {
+        const until = new Date(Date.now() + WINDOW_RECHECK_MS);
+        await own().update({ available_at: until, enqueued_at: null });
+        return { jobs: [], result: 'waiting for the router to catch up', delayUntil: until };
+      }
+      const { created, jobs } = await createChunk(t, campaign);
+      const fannedOut = campaign.fanned_out + created;
+      await t.from('campaigns').where({ id: campaignId }).update({ fanned_out: fannedOut, updated_at: t.trx.fn.now() });
+      await own().delete();
+      if (created > 0 && fannedOut < campaign.total) {
+        const next = fanOutChunkJob(tenantId, campaignId);
+        await addToOutbox(t, [next]);
+        jobs.push(next);
+      }
+      return { jobs, result: `created ${created} messages (${fannedOut}/${campaign.total})` };
+    });
+
+    await enqueueAll(deps.queues, outcome.jobs);
+    if (outcome.delayUntil && token) {
+      await job.moveToDelayed(outcome.delayUntil.getTime(), token);
+      throw new DelayedError();
+    }
+    return outcome.result;
+  };
+}

@@ -1,0 +1,72 @@
+import { findOwned } from '../../shared/db/tenant';
+import { NotFoundError } from '../../shared/errors';
+import { getMessage } from '../../shared/data/messages';
+import { createDeliveries, recordMessageEvent, subscribedWebhooks, WebhookEventRow } from '../../shared/data/webhooks';
+import { EVENT_TYPES } from '../../shared/events';
+import { consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
+import type { JobPayload } from '../../shared/queues';
+import { messageEventPayload, MessageHistoryRow } from '../../shared/webhooks/payload';
+import type { WorkerDeps } from '../deps';
+import { inTenant } from './tenant-job';
+
+const ANNOUNCED: ReadonlySet<string> = new Set(EVENT_TYPES);
+
+/**
+ * `message-event`: one message history row → one event row (made once, even
+ * when the job runs twice) → one delivery per subscribed, enabled endpoint.
+ * Most messages' tenants have no endpoint for most statuses: that case costs
+ * one short transaction and writes nothing but the outbox delete.
+ */
+export function createMessageEventFanOut(deps: WorkerDeps) {
+  return async function messageEvent(payload: JobPayload<'webhooks', 'message-event'>): Promise<string> {
+    const { tenantId, messageId, sequence } = payload;
+    const ref = `${messageId}_${sequence}`;
+    const jobs = await inTenant(deps, tenantId, 'message-event', ref, async (t): Promise<OutboxJob[]> => {
+      await consumeOutbox(t, 'webhooks', 'message-event', ref);
+      // The history row and whether anyone listens, in one statement: the common
+      // case (no endpoint for this status) ends here.
+      const history = (await t
+        .from('message_events')
+        .where({ message_id: messageId, sequence })
+        .first(
+          'message_events.*',
+          t.trx.raw(
+            `EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = message_events.tenant_id AND w.enabled AND ('message.' || message_events.status) = ANY (w.events)) AS subscribed`,
+          ),
+        )) as (MessageHistoryRow & { subscribed: boolean }) | undefined;
+      if (!history) throw new NotFoundError('message event');
+      const type = `message.${history.status}`;
+      if (!ANNOUNCED.has(type) || !history.subscribed) return [];
+      const message = await getMessage(t, messageId);
+      // Sandbox traffic reaches webhooks only when the send asked for it.
+      if (message.sandbox && !message.dispatch_webhook) return [];
+      const webhooks = await subscribedWebhooks(t, type);
+      if (webhooks.length === 0) return [];
+      const event = await recordMessageEvent(t, {
+        messageId,
+        sequence,
+        type,
+        sandbox: message.sandbox,
+        payload: (eventId) => messageEventPayload(eventId, message, history),
+      });
+      return createDeliveries(t, event.id, webhooks.map((webhook) => webhook.id));
+    });
+    await enqueueAll(deps.queues, jobs);
+    return `${jobs.length} deliveries`;
+  };
+}
+
+/** `fan-out-event`: an event recorded by emitEvent (opt-outs, campaigns, …). */
+export function createStoredEventFanOut(deps: WorkerDeps) {
+  return async function fanOutEvent(payload: JobPayload<'webhooks', 'fan-out-event'>): Promise<string> {
+    const { tenantId, eventId } = payload;
+    const jobs = await inTenant(deps, tenantId, 'fan-out-event', eventId, async (t) => {
+      await consumeOutbox(t, 'webhooks', 'fan-out-event', eventId);
+      const event = await findOwned<WebhookEventRow>(t, 'webhook_events', eventId, 'webhook event');
+      const webhooks = await subscribedWebhooks(t, event.type);
+      return createDeliveries(t, event.id, webhooks.map((webhook) => webhook.id));
+    });
+    await enqueueAll(deps.queues, jobs);
+    return `${jobs.length} deliveries`;
+  };
+}
