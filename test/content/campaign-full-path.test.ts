@@ -33,13 +33,22 @@ const TERMINAL = ['delivered', 'read', 'failed', 'blocked'];
 const owner = () => harness().db.owner;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls slowly: each look at a 10,000-message campaign is a real query on a busy machine. */
+/**
+ * Polls slowly: each look at a 10,000-message campaign is a real query on a
+ * busy machine. Like `eventually`, a look that throws (one transient 500
+ * during minutes of polling) is retried; the last error is reported.
+ */
 async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | null | undefined | false>, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  let last: unknown;
   for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await sleep(everyMs);
   }
 }
