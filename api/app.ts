@@ -48,6 +48,20 @@ const requestContext: RequestHandler = (req, res, next) => {
 };
 
 /**
+ * Whatever goes wrong while reading a body (bad JSON, an undecodable
+ * Content-Encoding, an aborted upload) is the client's 400, never a 500.
+ */
+function readingBody(parser: RequestHandler): RequestHandler {
+  return (req, res, next) =>
+    parser(req, res, (error?: unknown) => {
+      if (!error) return next();
+      const type = (error as { type?: string }).type;
+      if (type === 'entity.too.large' || type === 'entity.parse.failed' || error instanceof AppError) return next(error);
+      next(new AppError(400, 'INVALID_JSON', 'The request body could not be read; send UTF-8 JSON without a Content-Encoding.'));
+    });
+}
+
+/**
  * The HTTP API: validates, authenticates, does the minimum durable write,
  * enqueues, answers. No slow work happens in a request.
  */
@@ -60,15 +74,7 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
 
   const auth = createAuthenticator({ config, app: db.app, redis, subscriber: deps.subscriber, log });
   const parseJson = express.json({ limit: config.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] });
-  // Whatever goes wrong while reading a body (bad JSON, an undecodable
-  // Content-Encoding, an aborted upload) is the client's 400, never a 500.
-  const json: RequestHandler = (req, res, next) =>
-    parseJson(req, res, (error?: unknown) => {
-      if (!error) return next();
-      const type = (error as { type?: string }).type;
-      if (type === 'entity.too.large' || type === 'entity.parse.failed') return next(error);
-      next(new AppError(400, 'INVALID_JSON', 'The request body could not be read; send UTF-8 JSON without a Content-Encoding.'));
-    });
+  const json = readingBody(parseJson);
 
   app.use(requestContext);
   app.use((req, res, next) => {
@@ -101,7 +107,7 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
   // Tenant API. Body parsing runs after authentication so an unauthenticated
   // caller cannot make the server parse a megabyte of JSON.
   const v1 = express.Router();
-  v1.use(auth.middleware, createRateLimiter(redis, config.queuePrefix), contactImportBodyParser(), json, createIdempotency(db.app, log));
+  v1.use(auth.middleware, createRateLimiter(redis, config.queuePrefix), readingBody(contactImportBodyParser()), json, createIdempotency(db.app, log));
   v1.use('/api-keys', apiKeyRoutes(deps, auth));
   v1.use('/messages', messageRoutes(deps));
   v1.use('/capabilities', capabilityRoutes(deps));

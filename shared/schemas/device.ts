@@ -17,7 +17,9 @@ export interface DeviceEvent {
   signal?: number;
 }
 
-const dispatchId = { type: 'string', minLength: 1, maxLength: 64 } as const;
+// PostgreSQL text cannot hold NUL: refuse it up front so a batch is refused whole.
+const NO_NUL = '^[^\\u0000]*$';
+const dispatchId = { type: 'string', minLength: 1, maxLength: 64, pattern: NO_NUL } as const;
 
 /**
  * DEVICE-PROTOCOL.md "Bridge → platform". Extra fields a bridge adds are
@@ -36,11 +38,11 @@ export const deviceEventsSchema = {
         type: 'object',
         required: ['id', 'type', 'occurred_at'],
         properties: {
-          id: { type: 'string', minLength: 1, maxLength: 128 },
+          id: { type: 'string', minLength: 1, maxLength: 128, pattern: NO_NUL },
           type: { type: 'string', enum: DEVICE_EVENT_TYPES },
           occurred_at: { type: 'string', format: 'date-time' },
           dispatch_id: dispatchId,
-          reason: { type: 'string', minLength: 1, maxLength: 64 },
+          reason: { type: 'string', minLength: 1, maxLength: 64, pattern: NO_NUL },
           from: e164,
           to: e164,
           body: { type: 'string', maxLength: 10000 },

@@ -75,7 +75,8 @@ describe('in a browser: Bull Board and the API reference', function () {
 
       // Sends are prioritized jobs (OTP ahead of marketing): the job is listed under that status, named after its work.
       await page.goto(`${platform.url}/admin/queues/queue/sending?status=prioritized`);
-      await page.getByText(JOB_NAME, { exact: false }).first().waitFor({ timeout: 10000 });
+      // The job id names the message: `route-message__<message id>`.
+      await page.getByText(`${JOB_NAME}__${sent.body.data.message_id as string}`).first().waitFor({ timeout: 15000 });
       await screenshot(page, 'bull-board-sending-job.png');
     } finally {
       await context.close();

@@ -6,6 +6,9 @@ import { expect } from 'chai';
 import { adminHeaders, api, createTenant, harness, TestTenant } from '../helpers/harness';
 import { newId } from '../../shared/ids';
 
+// Deterministic in CI (a red build must be reproducible); vary PROPERTY_SEED to explore further.
+fc.configureGlobal({ seed: Number(process.env.PROPERTY_SEED ?? 20261127) });
+
 /**
  * Random device events at the gateway (issue 8), each batch signed correctly
  * with the line's secret as DEVICE-PROTOCOL.md says (own signing code, as a
