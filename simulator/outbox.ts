@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { signatureHeaders } from './signing';
+import { requestText, TextAnswer } from '../shared/http-request';
 
 export const MAX_EVENTS_PER_POST = 100;
 
@@ -105,9 +106,9 @@ export function createOutbox(settings: OutboxSettings): Outbox {
       events: batch.length,
       types: [...new Set(batch.map((event) => event.type))],
     };
-    let response: Response;
+    let response: TextAnswer;
     try {
-      response = await fetch(settings.eventsUrl, {
+      response = await requestText(settings.eventsUrl, {
         method: 'POST',
         headers: {
           'Content-Type': 'application/json',
@@ -116,7 +117,8 @@ export function createOutbox(settings: OutboxSettings): Outbox {
           'X-Senderz-Line': settings.lineId,
         },
         body: rawBody,
-        signal: AbortSignal.any([settings.stopSignal, AbortSignal.timeout(settings.requestTimeoutMs)]),
+        timeoutMs: settings.requestTimeoutMs,
+        signal: settings.stopSignal,
       });
     } catch (err) {
       if (!closed) {
@@ -124,7 +126,7 @@ export function createOutbox(settings: OutboxSettings): Outbox {
       }
       return 'retry';
     }
-    const responseText = await response.text().catch(() => '');
+    const responseText = response.text;
     if (response.status >= 200 && response.status < 300) {
       logger.debug({ ...logContext, status: response.status }, 'events accepted');
       return 'accepted';

@@ -1,4 +1,5 @@
 import { signDeviceRequest } from './signing';
+import { requestText } from '../http-request';
 
 export interface BridgeTarget {
   bridgeUrl: string;
@@ -17,7 +18,7 @@ export interface BridgeAnswer {
 export async function callBridge(target: BridgeTarget, method: 'GET' | 'POST', path: string, payload: unknown, timeoutMs: number): Promise<BridgeAnswer> {
   const raw = method === 'GET' ? '' : JSON.stringify(payload);
   const timestamp = Math.floor(Date.now() / 1000);
-  const response = await fetch(`${target.bridgeUrl}${path}`, {
+  const response = await requestText(`${target.bridgeUrl}${path}`, {
     method,
     headers: {
       'Content-Type': 'application/json',
@@ -25,10 +26,9 @@ export async function callBridge(target: BridgeTarget, method: 'GET' | 'POST', p
       'X-Senderz-Signature': signDeviceRequest(target.secret, timestamp, raw),
     },
     body: method === 'GET' ? undefined : raw,
-    redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
+    timeoutMs,
   });
-  const text = await response.text();
+  const text = response.text;
   let body: Record<string, unknown> | null = null;
   try {
     body = text ? (JSON.parse(text) as Record<string, unknown>) : null;
