@@ -16,14 +16,43 @@ interface StoredKey {
   expired: boolean;
 }
 
-/** The same fields in another order are the same request. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([field, inner]) => `${JSON.stringify(field)}:${canonicalJson(inner)}`).join(',')}}`;
+type Piece = { text: string } | { value: unknown };
+
+/**
+ * The same fields in another order are the same request. Iterative, not
+ * recursive: a body is client input, and a few thousand nested arrays (which
+ * JSON.parse accepts) must not exhaust the call stack.
+ */
+function canonicalJson(root: unknown): string {
+  const out: string[] = [];
+  const pending: Piece[] = [{ value: root }];
+  while (pending.length > 0) {
+    const piece = pending.pop()!;
+    if ('text' in piece) {
+      out.push(piece.text);
+      continue;
+    }
+    const { value } = piece;
+    if (Array.isArray(value)) {
+      out.push('[');
+      pending.push({ text: ']' });
+      for (let index = value.length - 1; index >= 0; index -= 1) {
+        pending.push({ value: value[index] });
+        if (index > 0) pending.push({ text: ',' });
+      }
+    } else if (value && typeof value === 'object') {
+      const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      out.push('{');
+      pending.push({ text: '}' });
+      for (let index = entries.length - 1; index >= 0; index -= 1) {
+        const [field, inner] = entries[index];
+        pending.push({ value: inner }, { text: `${index > 0 ? ',' : ''}${JSON.stringify(field)}:` });
+      }
+    } else {
+      out.push(JSON.stringify(value ?? null));
+    }
   }
-  return JSON.stringify(value ?? null);
+  return out.join('');
 }
 
 function requestHash(method: string, path: string, body: unknown): string {
@@ -33,12 +62,37 @@ function requestHash(method: string, path: string, body: unknown): string {
 /** Fields shown once (a new API key, a generated webhook secret) are never stored for replay. */
 const SHOWN_ONCE = new Set(['key', 'secret']);
 
+type Container = Record<string, unknown> | unknown[];
+
+function isContainer(value: unknown): value is Container {
+  return Boolean(value) && typeof value === 'object';
+}
+
+/**
+ * A copy without shown-once fields. Iterative for the same reason as
+ * canonicalJson: a response can echo client data nested thousands deep.
+ */
 export function withoutSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutSecrets);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([field, inner]) => [field, SHOWN_ONCE.has(field) && typeof inner === 'string' ? null : withoutSecrets(inner)]));
+  if (!isContainer(value)) return value;
+  const emptyLike = (source: Container): Container => (Array.isArray(source) ? new Array<unknown>(source.length) : {});
+  const root = emptyLike(value);
+  const pending: [Container, Container][] = [[value, root]];
+  while (pending.length > 0) {
+    const [source, target] = pending.pop()!;
+    const isArray = Array.isArray(source);
+    const entries: [string | number, unknown][] = isArray ? source.map((inner, index) => [index, inner]) : Object.entries(source);
+    for (const [field, inner] of entries) {
+      let copy: unknown;
+      if (!isArray && SHOWN_ONCE.has(field as string) && typeof inner === 'string') copy = null;
+      else if (isContainer(inner)) {
+        copy = emptyLike(inner);
+        pending.push([inner, copy as Container]);
+      } else copy = inner;
+      // defineProperty, not assignment: a "__proto__" key in echoed client data stays a plain field.
+      Object.defineProperty(target, field, { value: copy, enumerable: true, writable: true, configurable: true });
+    }
   }
-  return value;
+  return root;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1353,7 +1353,9 @@ export interface components {
             user_agent?: string;
             /** Format: date-time */
             consented_at?: string;
-            metadata?: Record<string, never>;
+            metadata?: {
+                [key: string]: string | number | boolean | null;
+            };
         };
         PutPersonaRequest: {
             business_name?: string | null;

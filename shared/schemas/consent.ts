@@ -29,7 +29,14 @@ export const createConsentSchema = {
     ip_address: { type: 'string', maxLength: 64, anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] },
     user_agent: { type: 'string', minLength: 1, maxLength: 1000 },
     consented_at: { type: 'string', format: 'date-time' },
-    metadata: { type: 'object', maxProperties: 50 },
+    // Flat key/value provenance (form id, campaign, agent…): a nested document could be nested
+    // deeper than a response can be serialised, and nothing reads inside it.
+    metadata: {
+      type: 'object',
+      maxProperties: 50,
+      propertyNames: { type: 'string', minLength: 1, maxLength: 100 },
+      additionalProperties: { type: ['string', 'number', 'boolean', 'null'], maxLength: 2000 },
+    },
   },
 } as const;
 

@@ -242,6 +242,41 @@ describe('API conventions', () => {
       expectError(res, 400, 'VALIDATION_ERROR');
       expect(await harness().db.owner('api_keys').where({ tenant_id: a.id, name: 'long' })).to.have.length(0);
     });
+
+    it('when a body nested 100,000 levels deep carries an Idempotency-Key, then it gets the same 400 as without the key, replayed on retry', async () => {
+      const a = await createTenant();
+      const deep = (inner: string) => '['.repeat(100000) + inner + ']'.repeat(100000);
+      const post = (body: string, key?: string) => {
+        const request = api().post('/v1/api-keys').set(a.auth).set('Content-Type', 'application/json');
+        return (key ? request.set('Idempotency-Key', key) : request).send(body);
+      };
+      const withoutKey = await post(deep(''));
+      expectError(withoutKey, 400, 'VALIDATION_ERROR');
+      const first = await post(deep(''), 'deep-body');
+      expectError(first, 400, 'VALIDATION_ERROR');
+      const retry = await post(deep(''), 'deep-body');
+      expectError(retry, 400, 'VALIDATION_ERROR');
+      expect(retry.headers['idempotent-replayed']).to.equal('true');
+      expectError(await post(deep('1'), 'deep-body'), 409, 'IDEMPOTENCY_CONFLICT');
+      expect(await keyCount(a.id)).to.equal(2);
+    });
+
+    it('when consent metadata is nested (even thousands of levels deep), then 400 naming metadata, replayed on retry, and nothing is stored', async () => {
+      const a = await createTenant();
+      const metadata = '{"a":'.repeat(3500) + '1' + '}'.repeat(3500);
+      const body = `{"phone_number":"+15550107777","consent_type":"express","consent_source":"web form","metadata":${metadata}}`;
+      const post = () => api().post('/v1/compliance/consent').set(a.auth).set('Content-Type', 'application/json').set('Idempotency-Key', 'deep-echo').send(body);
+      const first = await post();
+      expectError(first, 400, 'VALIDATION_ERROR');
+      expect(JSON.stringify(first.body)).to.include('metadata');
+      const retry = await post();
+      expectError(retry, 400, 'VALIDATION_ERROR');
+      expect(retry.headers['idempotent-replayed']).to.equal('true');
+      const flat = await api().post('/v1/compliance/consent').set(a.auth).send({ phone_number: '+15550107777', consent_type: 'express', consent_source: 'web form', metadata: { form: 'signup-v2', page: 3, double_opt_in: true } });
+      expect(flat.status, JSON.stringify(flat.body)).to.equal(201);
+      expect(flat.body.data.metadata).to.deep.equal({ form: 'signup-v2', page: 3, double_opt_in: true });
+      expect(await harness().db.owner('consent_logs').where({ tenant_id: a.id })).to.have.length(1);
+    });
   });
 
   describe('request ids', () => {

@@ -50,6 +50,8 @@ export async function startHarness(): Promise<Harness> {
   const env = testEnv(databaseName, `senderz_test_${runId}`);
   const config = loadConfig(env);
   logger.level = env.LOG_LEVEL;
+  // Loggers made later in this process (the device simulator's) read the level from the environment.
+  process.env.LOG_LEVEL = env.LOG_LEVEL;
   await ensureDatabaseExists(config.databaseUrl);
   const db = createDatabase(config);
   await migrateLatest(db.owner, config.appDatabaseRole, config.appDatabasePassword);

@@ -122,13 +122,15 @@ describe('property: bad input at every tenant route', function () {
     a = await seed(await createTenant({ pool: `prop-a-${crypto.randomBytes(3).toString('hex')}`, limits: unlimited }), 'tenant-a-own', '+15550109999');
     expect(b.ids.message, 'tenant B has a message').to.be.a('string');
     expect(b.ids.contact, 'tenant B has a contact').to.be.a('string');
-    bIds = new Set(Object.entries(b.ids).filter(([name]) => name !== 'apikeySecret').map(([, id]) => id).filter(Boolean));
+    // Ids only: the opt-out is keyed by B's phone number, which is a marker that must never show up, not an input.
+    const notIds = new Set(['apikeySecret', 'optout']);
+    bIds = new Set(Object.entries(b.ids).filter(([name]) => !notIds.has(name)).map(([, id]) => id).filter(Boolean));
     routes = mountedRoutes(harness().app).filter((route) => route.path.startsWith('/v1/'));
     const reference = await api().get('/openapi.json');
     if (reference.status === 200) openApi = reference.body;
     vocabulary = {
       phoneNumbers: ['+15550109999', '+15550100001', '+15550100002', '+447700900123', '+15555550001'],
-      ids: Object.entries(a.ids).filter(([name]) => name !== 'apikey' && name !== 'apikeySecret').map(([, id]) => id).filter(Boolean),
+      ids: Object.entries(a.ids).filter(([name]) => !['apikey', 'apikeySecret', 'optout'].includes(name)).map(([, id]) => id).filter(Boolean),
       urls: ['http://127.0.0.1:9/hook', 'https://127.0.0.1:9/x', 'http://localhost:9/'],
     };
     bBefore = await rowsOf(b.tenant.id);
@@ -317,7 +319,8 @@ describe('property: bad input at every tenant route', function () {
       }));
   }
 
-  async function check(arbitrary: fc.Arbitrary<Case>, numRuns: number, seed?: number): Promise<string | null> {
+  // No per-call seed: an explicit `seed: undefined` would override the seed configured globally above.
+  async function check(arbitrary: fc.Arbitrary<Case>, numRuns: number): Promise<string | null> {
     try {
       await fc.assert(
         fc.asyncProperty(arbitrary, async (request) => {
@@ -325,7 +328,7 @@ describe('property: bad input at every tenant route', function () {
           const problems = problemsWith(request, answer);
           if (problems.length > 0) throw new Error(`${problems.join('; ')} — ${describeCase(request)} → ${answer.status} ${answer.text.slice(0, 300)}`);
         }),
-        { numRuns, seed, endOnFailure: true },
+        { numRuns, endOnFailure: true },
       );
       return null;
     } catch (error) {
@@ -357,7 +360,7 @@ describe('property: bad input at every tenant route', function () {
 
   it('when requests go to routes drawn at random, then the same holds across routes (idempotency keys shared between them)', async () => {
     const failure = await check(fc.constantFrom(...routes).chain((route) => caseArbitrary(route)), CROSS_ROUTE_RUNS);
-    expect(failure).to.equal(null);
+    expect(failure, failure ?? '').to.equal(null);
   });
 
   it("when all of that is over, then tenant B's rows are exactly as before", async () => {
