@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { createSimulator } from '../simulator/server';
-import { createBenchEnv, percentile, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+import { cpuMeter, createBenchEnv, percentile, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
 
 /**
  * Accept → bridge latency: messages posted at a steady rate through the real
@@ -39,11 +39,14 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
 
     const p50s: number[] = [];
     const p99s: number[] = [];
+    const cpu: Record<string, number[]> = {};
+    const [web, sending, dispatch] = processes;
     let counter = 0;
     for (let run = 0; run < runs + 1; run += 1) {
       const warmup = run === 0;
       progress(warmup ? 'e2e: warming up' : `e2e: run ${run}/${runs} at ${rate} msg/s for ${seconds} s`);
       simulator.reset();
+      const meter = cpuMeter({ web: web.pid, sending: sending.pid, dispatch: dispatch.pid, 'bench + simulator': process.pid });
       const started = new Map<string, number>();
       const total = warmup ? rate : rate * seconds;
       const begin = Date.now();
@@ -66,7 +69,12 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
       await Promise.all(inflight);
       const deadline = Date.now() + 30000;
       while (simulator.sends().length < started.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      // Reports (sent, delivered) go on after the push: let them settle before the CPU is read.
+      await simulator.whenIdle(30000).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const perMessage = meter.stop(started.size);
       if (warmup) continue;
+      for (const [name, ms] of Object.entries(perMessage)) (cpu[name] ??= []).push(ms);
       const latencies = simulator
         .sends()
         .filter((send) => started.has(send.message_id))
@@ -78,6 +86,7 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
     return [
       summarize(`accept → bridge @${rate}/s`, 'p50', p50s, 'ms', 'target ≤ 20'),
       summarize(`accept → bridge @${rate}/s`, 'p99', p99s, 'ms', 'target ≤ 60'),
+      ...Object.entries(cpu).map(([name, values]) => summarize(`accept → bridge @${rate}/s`, `CPU per message: ${name}`, values, 'ms', 'send, route, push, sent + delivered reports')),
     ];
   } finally {
     for (const child of processes) await stopProcess(child);

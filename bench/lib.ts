@@ -43,6 +43,11 @@ export async function createBenchEnv(label: string): Promise<BenchEnv> {
     prefix: env.QUEUE_PREFIX,
     adminKey,
     async cleanup() {
+      // BENCH_KEEP_DB=1 keeps the database for inspection (pg_stat_user_tables, EXPLAIN) after a run.
+      if (process.env.BENCH_KEEP_DB === '1') {
+        progress(`kept database senderz_bench_${id}`);
+        return;
+      }
       const redis = new IORedis(env.REDIS_URL);
       let cursor = '0';
       do {
@@ -64,7 +69,9 @@ export async function createBenchEnv(label: string): Promise<BenchEnv> {
 const distRoot = path.resolve(__dirname, '..');
 
 export function startProcess(script: string, args: string[], env: Record<string, string>): ChildProcess {
-  return fork(path.join(distRoot, script), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every child on exit (what `--cpu-prof` shows is quoted in the README).
+  const execArgv = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, '--cpu-prof-name', `${path.basename(script, '.js')}-${args.join('-') || 'main'}-${Date.now()}.cpuprofile`] : [];
+  return fork(path.join(distRoot, script), args, { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 }
 
 export async function stopProcess(child: ChildProcess): Promise<void> {
@@ -136,4 +143,53 @@ export function printTable(rows: Row[]): void {
 
 export function progress(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; null when it is gone. */
+export function cpuSeconds(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds used so far by every process whose command is `name` (postgres backends, redis-server). */
+export function cpuSecondsOf(name: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (comm !== name && !comm.startsWith(`${name}:`)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // the process ended between the listing and the read
+    }
+  }
+  return total;
+}
+
+/** CPU used by named processes between two moments, in ms per unit of work. */
+export function cpuMeter(processes: Record<string, number | undefined>): { stop(units: number): Record<string, number> } {
+  const read = () => {
+    const values: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(processes)) values[name] = cpuSeconds(pid) ?? NaN;
+    values.postgres = cpuSecondsOf('postgres');
+    values.redis = cpuSecondsOf('redis-server');
+    return values;
+  };
+  const before = read();
+  return {
+    stop(units) {
+      const after = read();
+      return Object.fromEntries(Object.keys(after).map((name) => [name, ((after[name] - before[name]) * 1000) / units]));
+    },
+  };
 }

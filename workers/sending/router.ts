@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { DelayedError } from 'bullmq';
 import { withTenant, TenantTx } from '../../shared/db/tenant';
 import { getMessage, MessageRow, Channel } from '../../shared/data/messages';
-import { getOwnTenant } from '../../shared/data/tenants';
+import { getOwnTenant, TenantRow } from '../../shared/data/tenants';
 import { cachedCapabilities, storeCapabilities } from '../../shared/data/capabilities';
 import { decryptSecret } from '../../shared/crypto';
 import { askCapabilities } from '../../shared/device/client';
@@ -36,9 +36,9 @@ export async function planRoute(
   deps: WorkerDeps,
   t: TenantTx,
   message: MessageRow,
-  options: { excludeLines?: Set<string>; excludeChannels?: Set<Channel> } = {},
+  options: { excludeLines?: Set<string>; excludeChannels?: Set<Channel>; tenant?: TenantRow } = {},
 ): Promise<RoutePlan> {
-  const tenant = await getOwnTenant(t);
+  const tenant = options.tenant ?? (await getOwnTenant(t));
   const lines = await usableLines(t.trx, { id: tenant.id, pool: tenant.pool });
   const sticky = (await t
     .from('conversations')
@@ -106,12 +106,12 @@ export function createRouter(deps: WorkerDeps, checks: ComplianceCheck[]) {
       }
       const tenant = await getOwnTenant(t);
       const verdict = await runCompliance(checks, t, message, tenant);
-      return { message, verdict };
+      return { message, verdict, tenant };
     });
     if ('done' in look) return look.done as string;
 
     let plan: RoutePlan | null = null;
-    if (look.verdict.action === 'allow') plan = await withTenant(db.app, tenantId, (t) => planRoute(deps, t, look.message));
+    if (look.verdict.action === 'allow') plan = await withTenant(db.app, tenantId, (t) => planRoute(deps, t, look.message, { tenant: look.tenant }));
 
     // 2. Commit the decision with a conditional update: a second run of this
     // job finds the message no longer queued and does nothing.
