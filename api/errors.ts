@@ -7,6 +7,20 @@ interface BodyParserError {
   status?: number;
 }
 
+/**
+ * A database or Redis that cannot be reached right now (restart, failover, connections dropped):
+ * PostgreSQL classes 08 (connection exception) and 57P01–57P03 (shutdown, cannot connect now),
+ * too many connections, socket errors, a pool that could not hand out a connection in time, and
+ * Redis connections that are closed.
+ */
+export function isBackendUnavailable(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
+  if (typeof code === 'string' && (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code))) return true;
+  if (name === 'KnexTimeoutError' || name === 'MaxRetriesPerRequestError') return true;
+  return typeof message === 'string' && /^(Connection terminated|Connection is closed|Client has encountered a connection error)/.test(message);
+}
+
 /** Maps every error to the documented envelope; nothing internal leaks out. */
 export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
   void _next;
@@ -54,6 +68,14 @@ export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
   }
   if (pgCode === '23503') {
     res.status(409).json({ error: 'This record is still referenced by other records.', code: 'CONFLICT' });
+    return;
+  }
+  if (isBackendUnavailable(error)) {
+    // The outcome of a write cut off by a dropped connection is unknown: the client retries,
+    // with its Idempotency-Key, and gets either the first answer or a fresh attempt.
+    logger.warn({ err: error, reqId: req.id }, 'storage unavailable');
+    res.set('Retry-After', '1');
+    res.status(503).json({ error: `The service is briefly unavailable (request ${req.id}); retry shortly with the same Idempotency-Key.`, code: 'SERVICE_UNAVAILABLE' });
     return;
   }
   logger.error({ err: error, reqId: req.id }, 'unhandled error');

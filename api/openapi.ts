@@ -610,7 +610,7 @@ const ERROR_RESPONSES: Record<number, { name: string; description: string }> = {
   413: { name: 'PayloadTooLarge', description: 'The body is larger than the limit (`PAYLOAD_TOO_LARGE`).' },
   429: { name: 'RateLimited', description: 'Over the per-key, per-minute limit (`RATE_LIMIT_EXCEEDED`); retry after `Retry-After` seconds.' },
   500: { name: 'InternalError', description: 'A fault on our side (`INTERNAL`); the message names the request id.' },
-  503: { name: 'ServiceUnavailable', description: 'No phone line is available or answering (`NO_PHONE_AVAILABLE`).' },
+  503: { name: 'ServiceUnavailable', description: 'No phone line is available or answering (`NO_PHONE_AVAILABLE`), or the database or Redis is briefly unreachable (`SERVICE_UNAVAILABLE`, with `Retry-After`; retry with the same `Idempotency-Key`).' },
 };
 
 const RATE_LIMIT_HEADERS = {
@@ -698,7 +698,7 @@ function errorStatuses(route: RouteDoc): number[] {
   // A validated query string rejects unknown parameters, even where none are accepted.
   if (route.query) statuses.add(400);
   if (route.path.includes('{')) statuses.add(404);
-  if (route.auth !== 'none') statuses.add(500);
+  if (route.auth !== 'none') [500, 503].forEach((status) => statuses.add(status));
   return [...statuses].sort((a, b) => a - b);
 }
 

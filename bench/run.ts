@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     { name: 'e2e', run: async () => [...(await runEndToEndBench({ rate: 100 })), ...(await runEndToEndBench({ rate: 30 }))] },
     optional('webhooks', 'webhooks', 'runWebhookBench'),
     optional('campaign', 'campaign', 'runCampaignBench'),
+    optional('scaling', 'scaling', 'runScalingBench'),
   ].filter((suite): suite is Bench => suite !== null && (only.length === 0 || only.includes(suite.name)));
   const rows: Row[] = [];
   for (const suite of suites) {

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { harness } from '../helpers/harness';
 import { FaultRig, rigPools, startRig } from './rig';
 import { FaultContext, FaultRow, formatTable, rowProblems, runFaultPhase } from './phase';
+import { CAMPAIGN_RECIPIENTS, poolWork } from './pool-work';
 
 /**
  * Fault injection under load (issue 8). Every fault runs against the real
@@ -11,8 +12,17 @@ import { FaultContext, FaultRow, formatTable, rowProblems, runFaultPhase } from 
  * delivered exactly once, every webhook event must have reached the receiver,
  * and a STOP sent during the fault must have become an opt-out.
  *
+ * Every phase also checks that the usage counters metered each delivered
+ * message and each new number exactly once.
+ *
  * What each fault really does:
- * - kill -9 of a process: SIGKILL, down for KILL_DOWN_MS, started again.
+ * - kill -9 of a process: SIGKILL, down for KILL_DOWN_MS, started again; one
+ *   phase per pool (every pool of workers/pools.ts) and one for the scheduler.
+ *   The message load (and the scheduler's ticks, for maintenance) keeps the
+ *   other pools busy; billing and campaigns get work of their own
+ *   (pool-work.ts): usage roll-ups enqueued around the kill, which must
+ *   complete and match what was delivered, and a campaign created just before
+ *   the kill, which must complete with one delivered message per recipient.
  * - Redis restart: the suite's own redis-server (never the shared one on 6379),
  *   without persistence, is killed and started again: every job is lost.
  * - PostgreSQL "restart": the shared cluster is never restarted. Instead every
@@ -41,7 +51,7 @@ const LINE_DOWN_SECONDS = 20;
 const LINES = 4;
 /** Retries that outlast the receiver's downtime (the default schedule starts at 30 s and spans days). */
 const WEBHOOK_RETRY_SCHEDULE = RECEIVER_DOWN_SECONDS <= 20 ? '2,2,5,5,10,20' : '2,5,10,20,40,80';
-const WEBHOOK_EVENTS = ['message.delivered', 'opt_out.created'];
+const WEBHOOK_EVENTS = ['message.delivered', 'opt_out.created', 'campaign.completed'];
 
 const requested = process.env.FAULTS === '1' || process.argv.some((arg) => arg.includes('test/faults'));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,14 +93,28 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   }
 
   for (const name of [...rigPools(), 'scheduler']) {
-    it(`when the ${name} process is killed with SIGKILL under load and restarted, then every message is delivered once and nothing is lost`, async () => {
-      await phase(`kill -9 ${name}`, async (context) => {
-        const child = rig.processes.get(name)!;
-        await child.kill9();
-        context.sendStop();
-        await sleep(KILL_DOWN_MS);
-        child.start();
-      });
+    const work = poolWork(name);
+    const what =
+      name === 'campaigns'
+        ? `, and a ${CAMPAIGN_RECIPIENTS}-recipient campaign launched into the kill reaches each recipient once`
+        : name === 'billing'
+          ? ', and the usage roll-ups complete and match what was delivered'
+          : '';
+    it(`when the ${name} process is killed with SIGKILL under load and restarted, then every message is delivered once and nothing is lost${what}`, async () => {
+      await phase(
+        `kill -9 ${name}`,
+        async (context) => {
+          const child = rig.processes.get(name)!;
+          await work?.beforeKill(context);
+          await child.kill9();
+          context.sendStop();
+          await work?.whileDown?.(context);
+          await sleep(KILL_DOWN_MS);
+          child.start();
+        },
+        // The campaign's messages come on top of the load: about four times as many to deliver.
+        name === 'campaigns' ? 180000 : 120000,
+      );
     });
   }
 

@@ -82,6 +82,10 @@ export interface FaultRow {
   redelivered: number;
   optOutKept: boolean | null;
   droppedDeviceEvents: number;
+  /** 'exact' when the usage counters count each delivered message and each new number once. */
+  metering: string;
+  /** What the phase's own checks (FaultContext.verify) still reported when it ended. */
+  checks: string[];
   recoverySeconds: number;
   note: string;
 }
@@ -89,6 +93,8 @@ export interface FaultRow {
 export interface FaultContext {
   rig: FaultRig;
   tenant: PhaseTenant;
+  /** The phase's own range of recipient numbers starts here (the load uses the first few hundred). */
+  numberBase: number;
   /**
    * Sends STOP through the simulator from a recipient that already got a
    * message on `lineId` (default: any line). Needs no database: the recipient
@@ -98,6 +104,13 @@ export interface FaultContext {
   /** Lines that have a recipient who can send STOP. */
   stopLines(): string[];
   note(text: string): void;
+  /**
+   * Adds a condition the platform must reach after the fault, beyond what
+   * every phase checks: `check` answers what is still wrong (nothing when
+   * met). It is asked once the phase's messages are all terminal, again
+   * while the phase settles; what it still answers at the end fails the row.
+   */
+  verify(check: () => Promise<string[]>): void;
 }
 
 export interface PhaseOptions {
@@ -120,14 +133,14 @@ export function narrate(text: string): void {
 }
 
 interface Snapshot {
-  messages: { id: string; status: string; reason: string | null; to_number: string; line_id: string | null }[];
+  messages: { id: string; status: string; reason: string | null; to_number: string; line_id: string | null; system_reply: boolean }[];
   events: { id: string; type: string; message_id: string | null }[];
   optOut: boolean | null;
 }
 
 async function snapshot(rig: FaultRig, tenant: PhaseTenant, stopNumber: string | null): Promise<Snapshot> {
   const owner = rig.db.owner;
-  const messages = await owner('messages').where({ tenant_id: tenant.id, direction: 'outbound' }).select('id', 'status', 'reason', 'to_number', 'line_id');
+  const messages = await owner('messages').where({ tenant_id: tenant.id, direction: 'outbound' }).select('id', 'status', 'reason', 'to_number', 'line_id', 'system_reply');
   const events = tenant.webhookPath ? await owner('webhook_events').where({ tenant_id: tenant.id }).select('id', 'type', 'message_id') : [];
   const optOut = stopNumber ? Boolean(await owner('opt_outs').where({ tenant_id: tenant.id, phone_number: stopNumber, active: true }).first('phone_number')) : null;
   return { messages, events, optOut };
@@ -146,6 +159,25 @@ function settled(rig: FaultRig, tenant: PhaseTenant, state: Snapshot, accepted: 
     if (stopNumber && !state.events.some((event) => event.type === 'opt_out.created')) return false;
   }
   return true;
+}
+
+const isDelivered = (message: { status: string }) => message.status === 'delivered' || message.status === 'read';
+
+/**
+ * Usage metering (shared/compliance/caps.ts): the tenant's daily counters must
+ * count every delivered message once (STOP confirmations are system replies,
+ * never counted) and every number once, whatever re-ran during the fault.
+ */
+async function meteringProblem(rig: FaultRig, tenant: PhaseTenant, messages: Snapshot['messages']): Promise<string | null> {
+  const counted = messages.filter((message) => !message.system_reply && isDelivered(message));
+  const expected = { messages: counted.length, newContacts: new Set(counted.map((message) => message.to_number)).size };
+  const owner = rig.db.owner;
+  const daily = (await owner('usage_daily')
+    .where({ tenant_id: tenant.id })
+    .first(owner.raw('coalesce(sum(messages), 0)::int AS messages'), owner.raw('coalesce(sum(new_contacts), 0)::int AS new_contacts'))) as { messages: number; new_contacts: number };
+  const monthly = (await owner('usage_monthly').where({ tenant_id: tenant.id }).first(owner.raw('coalesce(sum(new_contacts), 0)::int AS new_contacts'))) as { new_contacts: number };
+  if (daily.messages === expected.messages && daily.new_contacts === expected.newContacts && monthly.new_contacts === expected.newContacts) return null;
+  return `usage counts ${daily.messages} messages / ${daily.new_contacts} new contacts a day, ${monthly.new_contacts} a month, for ${expected.messages} delivered messages to ${expected.newContacts} numbers`;
 }
 
 /** Sends seed messages one by one until every line of the tenant has delivered one (or 60 s pass). */
@@ -181,6 +213,7 @@ export async function runFaultPhase(
   inject: (context: FaultContext) => Promise<void>,
 ): Promise<FaultRow> {
   const notes: string[] = [];
+  const checks: (() => Promise<string[]>)[] = [];
   const droppedBefore = rig.simulatorLog.filter((line) => line.includes('platform rejected events')).length;
   let stopNumber: string | null = null;
 
@@ -194,7 +227,9 @@ export async function runFaultPhase(
   const context: FaultContext = {
     rig,
     tenant,
+    numberBase: options.numberBase,
     note: (text) => notes.push(text),
+    verify: (check) => checks.push(check),
     stopLines: () => [...new Set(candidates.map((candidate) => candidate.line_id))],
     sendStop(lineId) {
       const row = candidates.find((candidate) => !lineId || candidate.line_id === lineId);
@@ -221,22 +256,37 @@ export async function runFaultPhase(
   result.accepted.push(...seeds.accepted);
   narrate(`${fault}: load stopped: ${result.accepted.length} accepted, refused ${JSON.stringify(result.refused)}; settling`);
 
+  // The phase's own checks run only once everything else has settled, and at most every 2 s.
+  let checkProblems: string[] = [];
+  let checkedAt = 0;
+  const runChecks = async (force = false): Promise<boolean> => {
+    if (checks.length === 0) return true;
+    if (!force && Date.now() - checkedAt < 2000) return false;
+    checkedAt = Date.now();
+    const answers: string[] = [];
+    for (const check of checks) answers.push(...(await check().catch((error: Error) => [`check failed: ${error.message}`])));
+    checkProblems = answers;
+    return answers.length === 0;
+  };
   let state = await snapshot(rig, tenant, stopNumber);
   const settleDeadline = Date.now() + (options.settleTimeoutMs ?? 120000);
-  let converged = settled(rig, tenant, state, result.accepted, stopNumber);
+  let converged = settled(rig, tenant, state, result.accepted, stopNumber) && (await runChecks());
   let lastReport = Date.now();
   while (!converged && Date.now() < settleDeadline) {
     await sleep(500);
     state = await snapshot(rig, tenant, stopNumber).catch(() => state);
-    converged = settled(rig, tenant, state, result.accepted, stopNumber);
+    converged = settled(rig, tenant, state, result.accepted, stopNumber) && (await runChecks());
     if (Date.now() - lastReport > 10000) {
       lastReport = Date.now();
       const counts: Record<string, number> = {};
       for (const message of state.messages) counts[message.status] = (counts[message.status] ?? 0) + 1;
       const received = tenant.webhookPath ? rig.receiver.events(tenant.webhookPath).size : 0;
-      narrate(`${fault}: waiting: ${JSON.stringify(counts)}, opt-out ${state.optOut}, events ${state.events.length} stored / ${received} received`);
+      const pending = checkProblems.length > 0 ? `, checks at ${new Date(checkedAt).toISOString().slice(11, 19)}: ${checkProblems.join('; ')}` : '';
+      narrate(`${fault}: waiting: ${JSON.stringify(counts)}, opt-out ${state.optOut}, events ${state.events.length} stored / ${received} received${pending}`);
     }
   }
+  // Checks never met before the deadline: their last answer, or a first one if the messages never settled.
+  if (!converged && checks.length > 0 && checkedAt === 0) await runChecks(true);
   const recoverySeconds = Math.round((Date.now() - faultOver) / 100) / 10;
   if (!converged) notes.push(`not settled ${Math.round((options.settleTimeoutMs ?? 120000) / 1000)} s after the fault`);
 
@@ -292,6 +342,9 @@ export async function runFaultPhase(
     }
   }
 
+  const metering = await meteringProblem(rig, tenant, state.messages).catch((error: Error) => `usage not read: ${error.message}`);
+  if (metering) notes.push(metering);
+
   const droppedDeviceEvents = rig.simulatorLog.filter((line) => line.includes('platform rejected events')).length - droppedBefore;
   const refused = Object.entries(result.refused)
     .map(([status, count]) => `${count}×${status}`)
@@ -301,7 +354,7 @@ export async function runFaultPhase(
     accepted: result.accepted.length,
     refused: refused || '-',
     messages: state.messages.length,
-    delivered: state.messages.filter((message) => message.status === 'delivered' || message.status === 'read').length,
+    delivered: state.messages.filter(isDelivered).length,
     lost: lostIds.size,
     dispatchedTwice,
     webhookEvents: state.events.length,
@@ -310,8 +363,10 @@ export async function runFaultPhase(
     redelivered,
     optOutKept: stopNumber ? state.optOut : null,
     droppedDeviceEvents,
+    metering: metering ? 'OFF' : 'exact',
+    checks: checkProblems,
     recoverySeconds,
-    note: notes.join('; '),
+    note: [...notes, ...checkProblems].join('; '),
   };
 }
 
@@ -324,11 +379,13 @@ export function rowProblems(row: FaultRow): string[] {
   if (row.duplicateEvents > 0) problems.push(`${row.duplicateEvents} message(s) announced by more than one event`);
   if (row.optOutKept !== true) problems.push(row.optOutKept === null ? 'no STOP was sent' : 'the opt-out was lost');
   if (row.droppedDeviceEvents > 0) problems.push(`${row.droppedDeviceEvents} device event post(s) rejected and dropped`);
+  if (row.metering !== 'exact') problems.push('usage not metered exactly once (see the note)');
+  problems.push(...row.checks);
   return problems;
 }
 
 export function formatTable(rows: FaultRow[]): string {
-  const header = ['fault', 'accepted', 'refused (status)', 'stored', 'delivered', 'lost', 'sent twice', 'hook events', 'hooks lost', 'dup events', 'redelivered', 'opt-out kept', 'dropped dev. events', 'settled after s', 'note'];
+  const header = ['fault', 'accepted', 'refused (status)', 'stored', 'delivered', 'lost', 'sent twice', 'hook events', 'hooks lost', 'dup events', 'redelivered', 'opt-out kept', 'dropped dev. events', 'usage', 'settled after s', 'note'];
   const cells = rows.map((row) => [
     row.fault,
     String(row.accepted),
@@ -343,6 +400,7 @@ export function formatTable(rows: FaultRow[]): string {
     String(row.redelivered),
     row.optOutKept === null ? '-' : row.optOutKept ? 'yes' : 'NO',
     String(row.droppedDeviceEvents),
+    row.metering,
     String(row.recoverySeconds),
     row.note,
   ]);

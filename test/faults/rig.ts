@@ -23,9 +23,9 @@ import { freePort, PlatformProcess, RedisServer } from './processes';
  * the device simulator and a webhook receiver run here too.
  */
 
-/** Which pools the rig runs as processes; webhooks only when the registry has that pool. */
+/** The pools the rig runs as processes: every pool of the registry, one process each, as the Procfile does. */
 export function rigPools(): string[] {
-  return ['sending', 'dispatch', 'maintenance', 'webhooks'].filter((pool) => Object.prototype.hasOwnProperty.call(POOLS, pool));
+  return Object.keys(POOLS);
 }
 
 export interface RigOptions {
@@ -180,6 +180,8 @@ export async function startRig(options: RigOptions): Promise<FaultRig> {
     SENDING_CONCURRENCY: '4',
     DISPATCH_CONCURRENCY: '8',
     WEBHOOKS_CONCURRENCY: '4',
+    BILLING_CONCURRENCY: '2',
+    CAMPAIGNS_CONCURRENCY: '2',
     ...options.env,
   };
   const config = loadConfig(env);
@@ -247,8 +249,10 @@ export async function startRig(options: RigOptions): Promise<FaultRig> {
 
     async createPhaseTenant(label, tenantOptions = {}) {
       const pool = `fault-${label}-${crypto.randomBytes(2).toString('hex')}`;
-      const unlimited = { new_contacts_per_day: null, new_contacts_per_month: null, messages_per_day: null, requests_per_minute: null };
-      const tenant = await json(`${url}/admin/tenants`, 'POST', admin, { name: `Fault ${label}`, plan: 'scale', pool, limits: unlimited });
+      // No cap is ever reached, but messages_per_day is set so that the daily message counter is kept
+      // (it only moves under a cap), and a phase can check that every message was metered exactly once.
+      const limits = { new_contacts_per_day: null, new_contacts_per_month: null, messages_per_day: 10_000_000, requests_per_minute: null };
+      const tenant = await json(`${url}/admin/tenants`, 'POST', admin, { name: `Fault ${label}`, plan: 'scale', pool, limits });
       if (tenant.status !== 201) throw new Error(`tenant create failed: ${tenant.status} ${JSON.stringify(tenant.body)}`);
       const tenantId = (tenant.body.data as { id: string }).id;
       const key = await json(`${url}/admin/api-keys`, 'POST', admin, { tenant_id: tenantId, name: 'load', prefix: 'tf_live', rate_limit: null });

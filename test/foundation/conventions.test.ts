@@ -5,6 +5,10 @@ import knex from 'knex';
 import { api, createTenant, harness, TestTenant } from '../helpers/harness';
 import { healthRoutes } from '../../api/routes/health';
 import { createRedis } from '../../shared/redis';
+import { createApiApp } from '../../api/app';
+import { createDatabase } from '../../shared/db';
+import { loadConfig } from '../../shared/config';
+import { logger } from '../../shared/logger';
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
@@ -276,6 +280,34 @@ describe('API conventions', () => {
       expect(flat.status, JSON.stringify(flat.body)).to.equal(201);
       expect(flat.body.data.metadata).to.deep.equal({ form: 'signup-v2', page: 3, double_opt_in: true });
       expect(await harness().db.owner('consent_logs').where({ tenant_id: a.id })).to.have.length(1);
+    });
+  });
+
+  describe('storage unavailable', () => {
+    it('when PostgreSQL cannot be reached, then tenant requests get 503 SERVICE_UNAVAILABLE with Retry-After, never 500', async () => {
+      const a = await createTenant();
+      // The same platform, but its database is a port nothing listens on (a restart, a failover).
+      const env = { ...harness().env, DATABASE_URL: 'postgres://senderz@127.0.0.1:1/senderz' };
+      const config = loadConfig(env);
+      const db = createDatabase(config);
+      const subscriber = createRedis(config.redisUrl, 'worker');
+      const down = createApiApp({ config, db, redis: harness().redis, subscriber, queues: harness().queues, log: logger });
+      try {
+        for (const request of [
+          supertest(down.app).post('/v1/messages').set(a.auth).set('Idempotency-Key', 'outage-1').send({ to: '+15550101234', body: 'hello' }),
+          supertest(down.app).get('/v1/messages').set(a.auth),
+        ]) {
+          const res = await request;
+          expectError(res, 503, 'SERVICE_UNAVAILABLE');
+          expect(res.headers['retry-after']).to.equal('1');
+          expect(res.body.error).to.match(/retry/i);
+        }
+      } finally {
+        await down.close();
+        await db.destroy();
+        subscriber.disconnect();
+      }
+      expect(await harness().db.owner('messages').where({ tenant_id: a.id })).to.have.length(0);
     });
   });
 
