@@ -124,6 +124,9 @@ export async function runCampaignBench(options: { recipients?: number; idleSampl
     }
     const seconds = (lastDispatch - launched) / 1000;
     await stopBusyWork();
+    // The simulator stops first: stopped while reports are still owed to a platform that is
+    // already gone, it would wait for them forever.
+    await simulator.stop();
     // Transactions per campaign message (the single sends in between are a few percent of them).
     await Promise.all(processes.map(stopProcess));
     const perMessage = ((await commits(bench.env.DATABASE_URL)) - transactionsBefore) / recipients;

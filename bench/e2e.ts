@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { createSimulator } from '../simulator/server';
-import { cpuMeter, createBenchEnv, percentile, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+import { cpuMeter, createBenchEnv, percentile, rssMb, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
 
 /**
  * Accept → bridge latency: messages posted at a steady rate through the real
@@ -41,6 +41,15 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
     const p99s: number[] = [];
     const cpu: Record<string, number[]> = {};
     const [web, sending, dispatch] = processes;
+    const named = { web, sending, dispatch };
+    const restRss = Object.fromEntries(Object.entries(named).map(([name, child]) => [name, rssMb(child.pid) ?? NaN]));
+    const loadRss: Record<string, number[]> = { web: [], sending: [], dispatch: [] };
+    const sampler = setInterval(() => {
+      for (const [name, child] of Object.entries(named)) {
+        const rss = rssMb(child.pid);
+        if (rss) loadRss[name].push(rss);
+      }
+    }, 500);
     let counter = 0;
     for (let run = 0; run < runs + 1; run += 1) {
       const warmup = run === 0;
@@ -83,7 +92,12 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
       p99s.push(percentile(latencies, 99));
       progress(`e2e: ${latencies.length}/${started.size} reached the bridge; p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms`);
     }
+    clearInterval(sampler);
     return [
+      ...Object.keys(named).flatMap((name) => [
+        summarize('rss', `${name} at rest`, [restRss[name]], 'MB'),
+        summarize('rss', `${name} at ${rate} msg/s`, loadRss[name].length ? loadRss[name] : [NaN], 'MB', 'samples every 0.5 s'),
+      ]),
       summarize(`accept → bridge @${rate}/s`, 'p50', p50s, 'ms', 'target ≤ 20'),
       summarize(`accept → bridge @${rate}/s`, 'p99', p99s, 'ms', 'target ≤ 60'),
       ...Object.entries(cpu).map(([name, values]) => summarize(`accept → bridge @${rate}/s`, `CPU per message: ${name}`, values, 'ms', 'send, route, push, sent + delivered reports')),

@@ -32,18 +32,38 @@ async function main(): Promise<void> {
     optional('scaling', 'scaling', 'runScalingBench'),
   ].filter((suite): suite is Bench => suite !== null && (only.length === 0 || only.includes(suite.name)));
   const rows: Row[] = [];
-  for (const suite of suites) {
-    progress(`suite ${suite.name}`);
-    rows.push(...(await suite.run()));
-  }
-  const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, loadAverage: os.loadavg() };
-  printTable(rows);
-  process.stdout.write(`\nmachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGb} GB, node ${machine.node}, load average at end ${machine.loadAverage.map((n) => n.toFixed(2)).join(' ')}\n`);
   const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, rows }, null, 2));
-  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), machine, rows }, null, 2));
+  const started = new Date().toISOString();
+  const file = path.join(dir, `bench-${started.replace(/[:.]/g, '-')}.json`);
+  const machine = () => ({ cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, loadAverage: os.loadavg() });
+  // Written after every suite, so a long run that stops part-way keeps what it measured.
+  const save = () => {
+    const report = JSON.stringify({ at: started, machine: machine(), rows }, null, 2);
+    fs.writeFileSync(file, report);
+    fs.writeFileSync(path.join(dir, 'latest.json'), report);
+  };
+  // A suite waiting only on promises must not let the process end early.
+  const keepAlive = setInterval(() => undefined, 60000);
+  let finished = false;
+  process.on('beforeExit', () => {
+    if (!finished) progress('stopped before every suite had finished');
+  });
+  for (const suite of suites) {
+    progress(`suite ${suite.name}`);
+    try {
+      rows.push(...(await suite.run()));
+    } catch (error) {
+      progress(`suite ${suite.name} failed: ${(error as Error).stack ?? String(error)}`);
+      rows.push({ benchmark: suite.name, metric: 'failed', median: NaN, min: NaN, max: NaN, unit: '', note: String((error as Error).message).slice(0, 120) });
+    }
+    save();
+    printTable(rows);
+  }
+  clearInterval(keepAlive);
+  finished = true;
+  const info = machine();
+  process.stdout.write(`\nmachine: ${info.cpus} × ${info.model}, ${info.memoryGb} GB, node ${info.node}, load average at end ${info.loadAverage.map((n) => n.toFixed(2)).join(' ')}\n`);
   process.stdout.write(`written to ${path.relative(process.cwd(), file)}\n`);
 }
 
