@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { createBenchEnv, printTable, progress, rssMb, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+import { benchOperator, createBenchEnv, printTable, progress, rssMb, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
 
 interface Run {
   rps: number;
@@ -37,11 +37,11 @@ export async function runAcceptBench(options: { runs?: number; seconds?: number 
   try {
     await waitForHttp(`${webUrl}/healthz`);
     await new Promise<void>((resolve) => baseline.once('message', () => resolve()));
-    const admin = { Authorization: `Bearer ${bench.adminKey}`, 'Content-Type': 'application/json' };
-    const tenant = (await (await fetch(`${webUrl}/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'bench', plan: 'scale', pool: 'bench', limits: { requests_per_minute: null, new_contacts_per_day: null, new_contacts_per_month: null, messages_per_day: null } }) })).json()) as { data: { id: string } };
-    const key = (await (await fetch(`${webUrl}/admin/api-keys`, { method: 'POST', headers: admin, body: JSON.stringify({ tenant_id: tenant.data.id, name: 'bench', prefix: 'tf_live', rate_limit: null }) })).json()) as { data: { key: string } };
-    await fetch(`${webUrl}/admin/phone-lines`, { method: 'POST', headers: admin, body: JSON.stringify({ phone_number: '+15550009999', bridge_url: 'http://127.0.0.1:9/none', secret: 'x'.repeat(40), capabilities: { imessage: true, sms: true, rcs: false }, mode: 'pooled', pool: 'bench', max_per_minute: null }) });
-    const auth = { authorization: `Bearer ${key.data.key}` };
+    const operator = benchOperator(webUrl, bench.adminKey);
+    const tenant = await operator.tenantKey('bench', 'bench');
+    // A line must exist for the send to be accepted; nothing is dispatched (no sending pool runs).
+    await operator.line({ phone: '+15550009999', pool: 'bench', bridgeUrl: 'http://127.0.0.1:9/none', secret: 'x'.repeat(40) });
+    const auth = { authorization: tenant.authorization };
     const restRss = rssMb(web.pid);
 
     progress('accept: warming up');

@@ -1,9 +1,8 @@
-import crypto from 'node:crypto';
 import pino from 'pino';
 import { createSimulator, Simulator } from '../simulator/server';
 import pg from 'pg';
 import { runDrainBaseline } from './drain';
-import { createBenchEnv, percentile, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+import { benchOperator, createBenchEnv, percentile, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
 
 /**
  * Campaign benchmark, with the Procfile's processes: `web`, `sending`,
@@ -15,7 +14,6 @@ import { createBenchEnv, percentile, printTable, progress, Row, startProcess, st
  *   device) while the campaign runs, against the same measure when idle.
  */
 
-const UNLIMITED = { requests_per_minute: null, new_contacts_per_day: null, new_contacts_per_month: null, messages_per_day: null };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Api {
@@ -31,12 +29,6 @@ function client(url: string): Api {
       return { status: res.status, body: (await res.json()) as { data: Record<string, unknown> } };
     },
   };
-}
-
-async function tenantWithKey(api: Api, admin: Record<string, string>, name: string, pool: string): Promise<Record<string, string>> {
-  const tenant = await api.call('POST', '/admin/tenants', admin, { name, plan: 'scale', pool, limits: UNLIMITED });
-  const key = await api.call('POST', '/admin/api-keys', admin, { tenant_id: tenant.body.data.id, name: 'bench', prefix: 'tf_live', rate_limit: null });
-  return { authorization: `Bearer ${String(key.body.data.key)}` };
 }
 
 /** POST one message and wait until the device has it: the latency a customer's single send sees. */
@@ -66,24 +58,10 @@ export async function runCampaignBench(options: { recipients?: number; idleSampl
   try {
     await waitForHttp(`${api.url}/healthz`);
     const { url: simulatorUrl } = await simulator.start();
-    const admin = { authorization: `Bearer ${bench.adminKey}` };
-    const bulk = await tenantWithKey(api, admin, 'bulk sender', 'bench');
-    const single = await tenantWithKey(api, admin, 'single sender', 'bench');
-
-    const phone = '+15550001000';
-    const secret = crypto.randomBytes(32).toString('hex');
-    const line = await api.call('POST', '/admin/phone-lines', admin, {
-      phone_number: phone,
-      bridge_url: `${simulatorUrl}/lines/${encodeURIComponent(phone)}`,
-      secret,
-      capabilities: { imessage: true, sms: true, rcs: true },
-      mode: 'pooled',
-      pool: 'bench',
-      max_per_minute: null,
-      warmup: false,
-    });
-    simulator.registerLine({ line_id: String(line.body.data.id), phone_number: phone, secret });
-    simulator.heartbeat(String(line.body.data.id));
+    const operator = benchOperator(api.url, bench.adminKey);
+    const bulk = { authorization: (await operator.tenantKey('bulk sender', 'bench')).authorization };
+    const single = { authorization: (await operator.tenantKey('single sender', 'bench')).authorization };
+    await operator.simulatedLine(simulator, simulatorUrl, '+15550001000', 'bench');
     await sleep(500);
 
     progress(`campaign: ${idleSamples} single sends, idle`);

@@ -1,6 +1,5 @@
-import crypto from 'node:crypto';
 import { createSimulator } from '../simulator/server';
-import { cpuMeter, createBenchEnv, percentile, rssMb, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+import { benchOperator, cpuMeter, createBenchEnv, percentile, rssMb, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
 
 /**
  * Accept → bridge latency: messages posted at a steady rate through the real
@@ -24,18 +23,11 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
   try {
     const { url: simulatorUrl } = await simulator.start();
     await waitForHttp(`${url}/healthz`);
-    const admin = { Authorization: `Bearer ${bench.adminKey}`, 'Content-Type': 'application/json' };
-    const post = async (path: string, body: object) => (await (await fetch(`${url}${path}`, { method: 'POST', headers: admin, body: JSON.stringify(body) })).json()) as { data: Record<string, string> };
-    const unlimited = { requests_per_minute: null, new_contacts_per_day: null, new_contacts_per_month: null, messages_per_day: null };
-    const tenant = await post('/admin/tenants', { name: 'bench', plan: 'scale', pool: 'bench', limits: unlimited });
-    const key = await post('/admin/api-keys', { tenant_id: tenant.data.id, name: 'bench', prefix: 'tf_live', rate_limit: null });
-    const secret = crypto.randomBytes(32).toString('hex');
-    const phone = '+15550008888';
-    const line = await post('/admin/phone-lines', { phone_number: phone, bridge_url: `${simulatorUrl}/lines/${encodeURIComponent(phone)}`, secret, capabilities: { imessage: true, sms: true, rcs: false }, mode: 'pooled', pool: 'bench', max_per_minute: null, warmup: false });
-    simulator.registerLine({ line_id: line.data.id, phone_number: phone, secret });
-    simulator.heartbeat(line.data.id);
+    const operator = benchOperator(url, bench.adminKey);
+    const tenant = await operator.tenantKey('bench', 'bench');
+    await operator.simulatedLine(simulator, simulatorUrl, '+15550008888', 'bench');
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const auth = { Authorization: `Bearer ${key.data.key}`, 'Content-Type': 'application/json' };
+    const auth = { Authorization: tenant.authorization, 'Content-Type': 'application/json' };
 
     const p50s: number[] = [];
     const p99s: number[] = [];

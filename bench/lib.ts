@@ -194,3 +194,51 @@ export function cpuMeter(processes: Record<string, number | undefined>): { stop(
     },
   };
 }
+
+/** Operator calls a benchmark needs: a tenant without limits, its live key, and simulated lines. */
+export interface BenchOperator {
+  /** A tenant of plan `scale` without any limit, and a live key without a rate limit: the `Authorization` header. */
+  tenantKey(name: string, pool: string): Promise<{ tenantId: string; authorization: string }>;
+  /** A pooled line (no per-minute cap, no warm-up) at `bridgeUrl`, for `pool`. */
+  line(options: { phone: string; pool: string; bridgeUrl: string; secret: string; capabilities?: { imessage: boolean; sms: boolean; rcs: boolean } }): Promise<string>;
+  /** A line served by the in-process device simulator: registered there and online. */
+  simulatedLine(simulator: { registerLine(line: { line_id: string; phone_number: string; secret: string }): unknown; heartbeat(lineId: string): unknown }, simulatorUrl: string, phone: string, pool: string): Promise<string>;
+}
+
+export function benchOperator(url: string, adminKey: string): BenchOperator {
+  const post = async (path: string, body: object): Promise<Record<string, string>> => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const answer = (await res.json()) as { data?: Record<string, string> };
+    if (!res.ok || !answer.data) throw new Error(`${path}: ${res.status} ${JSON.stringify(answer).slice(0, 300)}`);
+    return answer.data;
+  };
+  const operator: BenchOperator = {
+    async tenantKey(name, pool) {
+      const unlimited = { requests_per_minute: null, new_contacts_per_day: null, new_contacts_per_month: null, messages_per_day: null };
+      const tenant = await post('/admin/tenants', { name, plan: 'scale', pool, limits: unlimited });
+      const key = await post('/admin/api-keys', { tenant_id: tenant.id, name: 'bench', prefix: 'tf_live', rate_limit: null });
+      return { tenantId: tenant.id, authorization: `Bearer ${key.key}` };
+    },
+    async line({ phone, pool, bridgeUrl, secret, capabilities }) {
+      const line = await post('/admin/phone-lines', {
+        phone_number: phone,
+        bridge_url: bridgeUrl,
+        secret,
+        capabilities: capabilities ?? { imessage: true, sms: true, rcs: false },
+        mode: 'pooled',
+        pool,
+        max_per_minute: null,
+        warmup: false,
+      });
+      return line.id;
+    },
+    async simulatedLine(simulator, simulatorUrl, phone, pool) {
+      const secret = crypto.randomBytes(32).toString('hex');
+      const lineId = await operator.line({ phone, pool, bridgeUrl: `${simulatorUrl}/lines/${encodeURIComponent(phone)}`, secret });
+      simulator.registerLine({ line_id: lineId, phone_number: phone, secret });
+      simulator.heartbeat(lineId);
+      return lineId;
+    },
+  };
+  return operator;
+}

@@ -1,8 +1,7 @@
-import crypto from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import pino from 'pino';
 import { createSimulator, Simulator } from '../simulator/server';
-import { createBenchEnv, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+import { benchOperator, createBenchEnv, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
 
 /**
  * Horizontal scaling: the same burst of sends through 1 and then 2 processes
@@ -100,20 +99,11 @@ export async function runScalingBench(options: ScalingOptions = {}): Promise<Row
   try {
     const { url: simulatorUrl } = await simulator.start();
     await waitForHttp(`${url}/healthz`);
-    const admin = { Authorization: `Bearer ${bench.adminKey}`, 'Content-Type': 'application/json' };
-    const post = async (path: string, body: object) => (await (await fetch(`${url}${path}`, { method: 'POST', headers: admin, body: JSON.stringify(body) })).json()) as { data: Record<string, string> };
-    const unlimited = { requests_per_minute: null, new_contacts_per_day: null, new_contacts_per_month: null, messages_per_day: null };
-    const tenant = await post('/admin/tenants', { name: 'scaling', plan: 'scale', pool: 'scaling', limits: unlimited });
-    const key = await post('/admin/api-keys', { tenant_id: tenant.data.id, name: 'scaling', prefix: 'tf_live', rate_limit: null });
-    for (let i = 0; i < lineCount; i += 1) {
-      const secret = crypto.randomBytes(32).toString('hex');
-      const phone = `+1555000${7000 + i}`;
-      const line = await post('/admin/phone-lines', { phone_number: phone, bridge_url: `${simulatorUrl}/lines/${encodeURIComponent(phone)}`, secret, capabilities: { imessage: true, sms: true, rcs: false }, mode: 'pooled', pool: 'scaling', max_per_minute: null, warmup: false });
-      simulator.registerLine({ line_id: line.data.id, phone_number: phone, secret });
-      simulator.heartbeat(line.data.id);
-    }
+    const operator = benchOperator(url, bench.adminKey);
+    const tenant = await operator.tenantKey('scaling', 'scaling');
+    for (let i = 0; i < lineCount; i += 1) await operator.simulatedLine(simulator, simulatorUrl, `+1555000${7000 + i}`, 'scaling');
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const auth = { Authorization: `Bearer ${key.data.key}`, 'Content-Type': 'application/json' };
+    const auth = { Authorization: tenant.authorization, 'Content-Type': 'application/json' };
 
     let numbers = 0;
     for (const [sending, dispatch] of configurations) {
