@@ -78,17 +78,43 @@ const RESTORE: Record<string, string[]> = {
   ],
 };
 
+/**
+ * Built and dropped CONCURRENTLY, outside a transaction, so that an upgrade of
+ * a large `messages` table does not block sends while the indexes build. A
+ * concurrent build that was interrupted leaves an INVALID index of that name:
+ * it is dropped first, and the migration can simply run again.
+ */
+export const config = { transaction: false };
+
+const indexName = (statement: string) => /INDEX (\S+) ON/.exec(statement)![1];
+const concurrently = (statement: string) => statement.replace(/^CREATE (UNIQUE )?INDEX /, 'CREATE $1INDEX CONCURRENTLY ');
+
+async function dropInvalid(knex: Knex, name: string): Promise<void> {
+  const invalid = await knex.raw('SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ? AND NOT i.indisvalid', [name]);
+  if (invalid.rows.length > 0) await knex.raw('DROP INDEX CONCURRENTLY IF EXISTS ??', [name]);
+}
+
+async function createIndex(knex: Knex, statement: string): Promise<void> {
+  const name = indexName(statement);
+  await dropInvalid(knex, name);
+  const exists = await knex.raw('SELECT 1 FROM pg_class WHERE relname = ? AND relkind = ?', [name, 'i']);
+  if (exists.rows.length === 0) await knex.raw(concurrently(statement));
+}
+
 export async function up(knex: Knex): Promise<void> {
   for (const change of CHANGES) {
-    for (const statement of change.create) await knex.raw(statement);
-    for (const name of change.drop) await knex.raw('DROP INDEX IF EXISTS ??', [name]);
+    for (const statement of change.create) await createIndex(knex, statement);
+    for (const name of change.drop) await knex.raw('DROP INDEX CONCURRENTLY IF EXISTS ??', [name]);
     if (change.dropConstraint) await knex.raw('ALTER TABLE ?? DROP CONSTRAINT IF EXISTS ??', [change.table, change.dropConstraint]);
   }
 }
 
 export async function down(knex: Knex): Promise<void> {
   for (const change of CHANGES) {
-    for (const statement of RESTORE[change.table]) await knex.raw(statement);
-    for (const statement of change.create) await knex.raw('DROP INDEX IF EXISTS ??', [/INDEX (\S+) ON/.exec(statement)![1]]);
+    for (const statement of RESTORE[change.table]) {
+      if (statement.startsWith('ALTER TABLE')) await knex.raw(statement);
+      else await createIndex(knex, statement);
+    }
+    for (const statement of change.create) await knex.raw('DROP INDEX CONCURRENTLY IF EXISTS ??', [indexName(statement)]);
   }
 }
