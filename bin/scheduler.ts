@@ -19,10 +19,11 @@ runMain('scheduler', async () => {
         .catch((error: unknown) => logger.warn({ err: (error as Error).message, job: tick.job }, 'tick not enqueued'));
     }),
   );
-  logger.info({ ticks: SCHEDULE.map((tick) => `${tick.job} ${tick.cron}`) }, 'scheduler started');
   onShutdown('scheduler', async () => {
     for (const task of tasks) await task.stop();
     await queues.close();
     redis.disconnect();
   });
+  // Ready only once SIGTERM is handled: a supervisor may signal the moment it reads this line.
+  logger.info({ ticks: SCHEDULE.map((tick) => `${tick.job} ${tick.cron}`) }, 'scheduler started');
 });

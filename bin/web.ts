@@ -17,7 +17,6 @@ runMain('web', async () => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
-  logger.info({ url: config.publicUrl, port: config.port, host: config.host }, 'API listening');
 
   onShutdown('web', async () => {
     // Stop accepting connections, let in-flight requests finish, then release resources.
@@ -31,4 +30,6 @@ runMain('web', async () => {
     subscriber.disconnect();
     await db.destroy();
   });
+  // Ready only once SIGTERM is handled: a supervisor may signal the moment it reads this line.
+  logger.info({ url: config.publicUrl, port: config.port, host: config.host }, 'API listening');
 });

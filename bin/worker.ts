@@ -19,7 +19,6 @@ runMain('worker', async () => {
   const queues = createQueues(producer, config.queuePrefix);
   const log = logger.child({ pool: name });
   const worker = startPool(name, { config, db, queues, redis: producer, log }, workerConnection, concurrency);
-  log.info({ concurrency: worker.opts.concurrency }, 'worker pool started');
 
   onShutdown(name, async () => {
     await closeWorkers([worker], 20000);
@@ -28,4 +27,6 @@ runMain('worker', async () => {
     workerConnection.disconnect();
     await db.destroy();
   });
+  // Ready only once SIGTERM is handled: a supervisor may signal the moment it reads this line.
+  log.info({ concurrency: worker.opts.concurrency }, 'worker pool started');
 });
