@@ -1,4 +1,4 @@
-import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { JobName, JobPayload, payloadProblem, QueueName, jobNames } from '../shared/queues';
 import { runWithContext } from '../shared/context';
@@ -35,6 +35,17 @@ export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandl
       throw error;
     }
   });
+}
+
+/**
+ * Puts the running job back until `until` without using an attempt (a line
+ * busy, a cap reached, no line yet). Called without a lock token (a handler
+ * run directly), it only returns `result`.
+ */
+export async function delayJob(job: Job, token: string | undefined, until: Date, result: string): Promise<string> {
+  if (!token) return result;
+  await job.moveToDelayed(until.getTime(), token);
+  throw new DelayedError();
 }
 
 export interface PoolWorkerOptions<Q extends QueueName> {

@@ -1,10 +1,10 @@
 import express, { Router } from 'express';
 import { decryptSecret } from '../../shared/crypto';
 import { verifyDeviceSignature } from '../../shared/device/signing';
-import { applyDeviceEvent } from '../../shared/device/events';
+import { applyDeviceEvents } from '../../shared/device/events';
 import { AppError, UnauthorizedError } from '../../shared/errors';
 import { securityEvent } from '../../shared/db/tenant';
-import { enqueueAll, OutboxJob } from '../../shared/outbox';
+import { enqueueAll } from '../../shared/outbox';
 import { deviceEventsSchema, DeviceEvent } from '../../shared/schemas/device';
 import { ajv, toValidationError } from '../../shared/validation';
 import type { PhoneLineRow } from '../../shared/data/phone-lines';
@@ -51,8 +51,7 @@ export function deviceRoutes(deps: ApiDeps): Router {
       if (Number.isNaN(Date.parse(event.occurred_at))) throw toValidationError([{ instancePath: `/events/${index}/occurred_at`, keyword: 'format', params: { format: 'date-time' }, schemaPath: '', message: 'must be a date-time' }], 'device events');
     }
 
-    const jobs: OutboxJob[] = [];
-    for (const event of events) jobs.push(...(await applyDeviceEvent(deps.db.app, line, event, deps.log)));
+    const jobs = await applyDeviceEvents(deps.db.app, line, events, deps.log);
     await enqueueAll(deps.queues, jobs).catch((error: unknown) => deps.log.warn({ err: error }, 'enqueue failed; the outbox relay will retry'));
     res.status(202).json({ accepted: events.length });
   });

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { withTenant } from '../db/tenant';
 import type { PhoneLineRow } from '../data/phone-lines';
+import { deferDispatch } from '../data/dispatches';
 import { nextUtcMidnight, utcDay, utcDaysBetween } from './calendar';
 
 /**
@@ -43,8 +44,8 @@ export interface WarmupDeps {
 /**
  * Called by the dispatcher once the per-minute slot is taken: 0 when the send
  * may go now, else the milliseconds until the next UTC day. A held message
- * keeps its dispatch on the line, shows reason `warming_limit` and its outbox
- * row waits for the same time, so the relay does not release it early.
+ * keeps its dispatch on the line, shows reason `warming_limit` and its pending
+ * dispatch waits for the same time, so the relay does not release it early.
  */
 export async function takeWarmupSlot(
   deps: WarmupDeps,
@@ -56,7 +57,7 @@ export async function takeWarmupSlot(
   const until = nextUtcMidnight(now);
   await withTenant(deps.db.app, work.tenantId, async (t) => {
     await t.from('messages').where({ id: work.messageId, status: 'sending' }).update({ reason: 'warming_limit', release_at: until, updated_at: t.trx.fn.now() });
-    await t.from('outbox').where({ queue: 'dispatch', job_name: 'dispatch-message', ref_id: work.dispatchId }).update({ available_at: until, enqueued_at: null });
+    await deferDispatch(t, work.dispatchId, until);
   });
   // A little spread so a line's held messages do not all hit it in the same millisecond.
   return Math.max(1000, until.getTime() - now.getTime()) + Math.floor(Math.random() * 5000);

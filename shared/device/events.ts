@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { withTenant, securityEvent, TenantTx } from '../db/tenant';
 import type { PhoneLineRow } from '../data/phone-lines';
 import type { DeviceEvent } from '../schemas/device';
-import { transitionMessage, messageEventJob, MessageStatus, hasSubscriber } from '../messages/status';
+import { messageEventJob, MessageStatus, hasSubscriber } from '../messages/status';
 import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
 import { newId } from '../ids';
 import type { Logger } from '../logger';
@@ -13,35 +13,39 @@ async function firstSighting(trx: Knex.Transaction, lineId: string, eventId: str
   return inserted.rows.length > 0;
 }
 
-const STATUS_FOR: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed' };
+interface ReportRow {
+  event_id: string;
+  outcome: 'applied' | 'unchanged' | 'repeat' | 'settled_dispatch' | 'unknown_dispatch' | 'foreign_dispatch';
+  tenant_id: string | null;
+  message_id: string | null;
+  seq: number;
+  announced: boolean;
+  dispatch_line_id: string | null;
+}
 
-async function applyStatusReport(app: Knex, line: PhoneLineRow, event: DeviceEvent, log: Logger): Promise<OutboxJob[]> {
-  const owner = (await app.raw('SELECT * FROM senderz_dispatch_owner(?)', [event.dispatch_id ?? ''])).rows[0] as
-    | { tenant_id: string; line_id: string; message_id: string }
-    | undefined;
-  if (!owner) {
-    log.warn({ lineId: line.id, eventId: event.id, type: event.type }, 'device reported an unknown dispatch; ignored');
-    return [];
+/**
+ * Applies a run of status reports (sent, delivered, read, failed) from one
+ * line in one statement (senderz_apply_status_reports): each is
+ * de-duplicated by event id, must name a dispatch of this line, and moves its
+ * message forward only. Returns the webhook jobs to enqueue.
+ */
+async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceEvent[], log: Logger): Promise<OutboxJob[]> {
+  if (events.length === 0) return [];
+  const reports = events.map((event) => ({ id: event.id, type: event.type, dispatch_id: event.dispatch_id ?? '', reason: event.reason ?? null, occurred_at: event.occurred_at }));
+  const result = await app.raw('SELECT * FROM senderz_apply_status_reports(?, ?::jsonb)', [line.id, JSON.stringify(reports)]);
+  const jobs: OutboxJob[] = [];
+  for (const row of result.rows as ReportRow[]) {
+    if (row.outcome === 'unknown_dispatch') log.warn({ lineId: line.id, eventId: row.event_id }, 'device reported an unknown dispatch; ignored');
+    if (row.outcome === 'foreign_dispatch') {
+      securityEvent('device_reported_foreign_dispatch', { lineId: line.id, dispatchLineId: row.dispatch_line_id, tenantId: row.tenant_id, eventId: row.event_id });
+    }
+    if (row.announced && row.tenant_id && row.message_id) {
+      const event = events.find((candidate) => candidate.id === row.event_id);
+      const announce = event && messageEventJob(row.tenant_id, row.message_id, row.seq, event.type as MessageStatus);
+      if (announce) jobs.push(announce);
+    }
   }
-  if (owner.line_id !== line.id) {
-    securityEvent('device_reported_foreign_dispatch', { lineId: line.id, dispatchLineId: owner.line_id, tenantId: owner.tenant_id, eventId: event.id });
-    return [];
-  }
-  return withTenant(app, owner.tenant_id, async (t) => {
-    if (!(await firstSighting(t.trx, line.id, event.id))) return [];
-    const status = STATUS_FOR[event.type];
-    const dispatchStatus = event.type;
-    await t
-      .from('dispatches')
-      .where({ id: event.dispatch_id })
-      .whereNotIn('status', ['rerouted', 'rejected', 'cancelled'])
-      .update({ status: dispatchStatus, last_error: event.reason ?? null, updated_at: t.trx.fn.now() });
-    const transition = await transitionMessage(t, owner.message_id, status, {
-      reason: event.type === 'failed' ? event.reason : null,
-      occurredAt: new Date(event.occurred_at),
-    });
-    return transition.jobs;
-  });
+  return jobs;
 }
 
 /** Records an inbound message for the tenant that owns the conversation, and its processing job. */
@@ -104,15 +108,25 @@ async function applyHeartbeat(app: Knex, line: PhoneLineRow, event: DeviceEvent)
     });
 }
 
-/** Applies one device event; returns the jobs to enqueue. Repeats are ignored. */
-export async function applyDeviceEvent(app: Knex, line: PhoneLineRow, event: DeviceEvent, log: Logger): Promise<OutboxJob[]> {
-  switch (event.type) {
-    case 'heartbeat':
-      await applyHeartbeat(app, line, event);
-      return [];
-    case 'received':
-      return applyReceived(app, line, event, log);
-    default:
-      return applyStatusReport(app, line, event, log);
+const STATUS_REPORTS: ReadonlySet<string> = new Set(['sent', 'delivered', 'read', 'failed']);
+
+/**
+ * Applies a batch of device events in order; returns the jobs to enqueue.
+ * Consecutive status reports go to PostgreSQL together. Repeats are ignored.
+ */
+export async function applyDeviceEvents(app: Knex, line: PhoneLineRow, events: DeviceEvent[], log: Logger): Promise<OutboxJob[]> {
+  const jobs: OutboxJob[] = [];
+  let reports: DeviceEvent[] = [];
+  for (const event of events) {
+    if (STATUS_REPORTS.has(event.type)) {
+      reports.push(event);
+      continue;
+    }
+    jobs.push(...(await applyStatusReports(app, line, reports, log)));
+    reports = [];
+    if (event.type === 'heartbeat') await applyHeartbeat(app, line, event);
+    else if (event.type === 'received') jobs.push(...(await applyReceived(app, line, event, log)));
   }
+  jobs.push(...(await applyStatusReports(app, line, reports, log)));
+  return jobs;
 }

@@ -67,8 +67,9 @@ describe('line warm-up caps', () => {
       expect(row).to.include({ status: 'sending', reason: 'warming_limit' });
       const midnight = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1));
       expect(row.release_at.toISOString()).to.equal(midnight.toISOString());
-      const outbox = await harness().db.owner('outbox').where({ tenant_id: tenant.id, queue: 'dispatch', ref_id: dispatch.id }).first();
-      expect(outbox.available_at.toISOString()).to.equal(midnight.toISOString());
+      const held = await harness().db.owner('dispatches').where({ tenant_id: tenant.id, id: dispatch.id }).first();
+      expect(held).to.include({ status: 'pending' });
+      expect(held.available_at.toISOString()).to.equal(midnight.toISOString());
       expect(platform.simulator.sends().filter((sent) => sent.message_id === id)).to.have.length(0);
     });
 

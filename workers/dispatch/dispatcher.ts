@@ -1,27 +1,24 @@
 import type { Job } from 'bullmq';
-import { DelayedError } from 'bullmq';
-import { withTenant, findOwned } from '../../shared/db/tenant';
+import { withTenant } from '../../shared/db/tenant';
+import { NotFoundError } from '../../shared/errors';
 import { getMessage, Channel } from '../../shared/data/messages';
-import { getPhoneLine, PhoneLineRow } from '../../shared/data/phone-lines';
-import { recordIncapable } from '../../shared/data/capabilities';
-import { decryptSecret } from '../../shared/crypto';
+import { getOwnTenant } from '../../shared/data/tenants';
+import { cachedCapabilities, recordIncapable, storeCapabilities } from '../../shared/data/capabilities';
+import { insertReroutedDispatch, loadDispatchContext, settlePendingDispatch } from '../../shared/data/dispatches';
+import { linesHeldByOthers } from '../../shared/data/routes';
 import { callBridge, SendPush } from '../../shared/device/client';
 import { transitionMessage } from '../../shared/messages/status';
-import { consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
+import { messagePriority } from '../../shared/messages/priority';
+import { enqueueAll, outboxJob, OutboxJob } from '../../shared/outbox';
 import { DEFAULT_JOB_OPTIONS } from '../../shared/queues';
-import { planRoute, recordDispatch } from '../sending/router';
+import { newId } from '../../shared/ids';
+import { createLineDirectory } from '../../shared/routing/line-directory';
+import { planRoute } from '../../shared/routing/plan';
+import { takeLineSlot } from '../../shared/compliance/line-slots';
 import { takeWarmupSlot } from '../../shared/compliance/warmup';
 import type { WorkerDeps } from '../deps';
-
-export interface DispatchRow {
-  tenant_id: string;
-  id: string;
-  message_id: string;
-  line_id: string;
-  channel: Channel;
-  status: 'pending' | 'accepted' | 'sent' | 'delivered' | 'read' | 'failed' | 'rejected' | 'rerouted' | 'cancelled';
-  attempts: number;
-}
+import { delayJob } from '../runtime';
+import { createAcceptedRecorder } from './accepted';
 
 type Payload = { tenantId: string; messageId: string; dispatchId: string };
 
@@ -29,47 +26,45 @@ type Payload = { tenantId: string; messageId: string; dispatchId: string };
 const BUSY_RETRY_MS = 2000;
 
 /**
- * Per-line throughput, shared by every dispatch process through Redis: a fixed
- * one-minute window per line. Returns 0 when the send may go now, else the ms
- * to wait for the next window.
+ * The dispatcher: one read (the dispatch, its message and its line's current
+ * state), the signed push, and the acceptance recorded in a batch with other
+ * pushes. Refusals, failures and re-routes are rare and take a transaction of
+ * their own.
  */
-export async function takeLineSlot(deps: WorkerDeps, line: PhoneLineRow): Promise<number> {
-  if (line.max_per_minute === null) return 0;
-  const now = Date.now();
-  const window = Math.floor(now / 60000);
-  const key = `${deps.config.queuePrefix}:line-rate:${line.id}:${window}`;
-  const results = await deps.redis.multi().incr(key).expire(key, 120).exec();
-  const count = Number(results?.[0]?.[1] ?? 0);
-  if (count <= line.max_per_minute) return 0;
-  await deps.redis.decr(key);
-  return (window + 1) * 60000 - now + Math.floor(Math.random() * 250);
-}
-
 export function createDispatcher(deps: WorkerDeps) {
   const { db, queues, config, log } = deps;
+  const lines = createLineDirectory(db.app, config.encryptionKey);
+  const accepted = createAcceptedRecorder(db.app);
+  const planDeps = { lines, deviceTimeoutMs: config.device.timeoutMs, log };
 
   /** Moves a dispatch to another line (or fails the message when there is none). */
   async function reroute(payload: Payload, reason: string, failedLineId: string, excludeChannels?: Set<Channel>): Promise<string> {
     const { tenantId, messageId, dispatchId } = payload;
-    const plan = await withTenant(db.app, tenantId, async (t) => {
+    const known = await withTenant(db.app, tenantId, async (t) => {
       const message = await getMessage(t, messageId);
-      return planRoute(deps, t, message, { excludeLines: excludeChannels ? undefined : new Set([failedLineId]), excludeChannels });
+      const tenant = await getOwnTenant(t);
+      const held = await linesHeldByOthers(t, message.to_number);
+      const capabilities = (await cachedCapabilities(t, [message.to_number])).get(message.to_number) ?? null;
+      return { message, tenant, held, capabilities };
     });
+    const { message: current } = known;
+    const plan = await planRoute(
+      planDeps,
+      { id: tenantId, pool: known.tenant.pool },
+      { to_number: current.to_number, requested_channel: current.requested_channel, pinned_from: current.pinned_from, sticky_line_id: null, capabilities: known.capabilities, held_lines: known.held },
+      { excludeLines: excludeChannels ? undefined : new Set([failedLineId]), excludeChannels, freshLines: true },
+    );
     const outcome = await withTenant(db.app, tenantId, async (t) => {
-      const updated = await t.from('dispatches').where({ id: dispatchId }).whereIn('status', ['pending']).update({ status: excludeChannels ? 'rejected' : 'rerouted', last_error: reason, updated_at: t.trx.fn.now() });
-      if (!updated) return { jobs: [] as OutboxJob[], result: 'dispatch already settled' };
+      if (!(await settlePendingDispatch(t, dispatchId, excludeChannels ? 'rejected' : 'rerouted', reason))) return { jobs: [] as OutboxJob[], result: 'dispatch already settled' };
       const message = await getMessage(t, messageId, { forUpdate: true });
-      await consumeOutbox(t, 'dispatch', 'dispatch-message', dispatchId);
       if (message.status !== 'sending') return { jobs: [], result: `message already ${message.status}` };
       if ('dispatch' in plan) {
-        await t.from('messages').where({ id: messageId }).update({
-          line_id: plan.dispatch.line.id,
-          from_number: plan.dispatch.line.phone_number,
-          channel: plan.dispatch.channel,
-          updated_at: t.trx.fn.now(),
-        });
-        const job = await recordDispatch(t, message, plan.dispatch);
-        return { jobs: [job], result: `re-routed to ${plan.dispatch.line.id} (${reason})` };
+        if (plan.learned) await storeCapabilities(t, [plan.learned]);
+        const { line, channel } = plan.dispatch;
+        const next = { id: newId(), lineId: line.id, from: line.phone_number, channel, priority: messagePriority(message.message_type, Boolean(message.campaign_id)) };
+        await insertReroutedDispatch(t, message, next);
+        const job = outboxJob('dispatch', 'dispatch-message', next.id, { tenantId, messageId, dispatchId: next.id }, { priority: next.priority });
+        return { jobs: [job], result: `re-routed to ${line.id} (${reason})` };
       }
       const failReason = 'fail' in plan ? (excludeChannels ? reason : plan.fail) : 'device_offline';
       const transition = await transitionMessage(t, messageId, 'failed', { reason: failReason });
@@ -79,61 +74,44 @@ export function createDispatcher(deps: WorkerDeps) {
     return outcome.result;
   }
 
-  async function settle(payload: Payload, work: (t: Parameters<Parameters<typeof withTenant>[2]>[0]) => Promise<OutboxJob[]>): Promise<void> {
+  /** Ends a pending dispatch and fails its message, in one transaction. */
+  async function fail(payload: Payload, dispatchStatus: 'rejected' | 'failed', reason: string): Promise<string> {
     const jobs = await withTenant(db.app, payload.tenantId, async (t) => {
-      const produced = await work(t);
-      await consumeOutbox(t, 'dispatch', 'dispatch-message', payload.dispatchId);
-      return produced;
+      if (!(await settlePendingDispatch(t, payload.dispatchId, dispatchStatus, reason))) return [];
+      return (await transitionMessage(t, payload.messageId, 'failed', { reason })).jobs;
     });
     await enqueueAll(queues, jobs);
+    return `failed: ${reason}`;
   }
 
   return async function dispatchMessage(payload: Payload, job: Job, token?: string): Promise<string> {
     const { tenantId, messageId, dispatchId } = payload;
 
-    const loaded = await withTenant(db.app, tenantId, async (t) => {
-      const dispatch = await findOwned<DispatchRow>(t, 'dispatches', dispatchId, 'dispatch');
-      const message = await getMessage(t, messageId);
-      if (dispatch.message_id !== message.id) throw new Error('dispatch does not belong to this message');
-      if (dispatch.status !== 'pending' || message.status !== 'sending') {
-        await consumeOutbox(t, 'dispatch', 'dispatch-message', dispatchId);
-        return null;
-      }
-      return { dispatch, message };
-    });
-    if (!loaded) return 'already settled';
-    const { dispatch, message } = loaded;
+    const context = await loadDispatchContext(db.app, tenantId, dispatchId);
+    // Another tenant's dispatch, or one paired with another message, is not found: a terminal skip.
+    if (!context || context.message_id !== messageId) throw new NotFoundError('dispatch');
+    if (context.dispatch_status !== 'pending' || context.message_status !== 'sending') return 'already settled';
 
-    const line = await getPhoneLine(db.app, dispatch.line_id).catch(() => null);
-    if (!line || !line.enabled || line.status !== 'online') return reroute(payload, 'line_unavailable', dispatch.line_id);
+    const line = context.line_enabled && context.line_status === 'online' ? await lines.line(context.line_id) : null;
+    if (!line) return reroute(payload, 'line_unavailable', context.line_id);
 
     // Per-minute throughput first, then the line's warm-up cap for the day (shared/compliance/warmup.ts).
-    const wait = (await takeLineSlot(deps, line)) || (await takeWarmupSlot(deps, line, payload));
-    if (wait > 0) {
-      if (!token) return 'line busy';
-      await job.moveToDelayed(Date.now() + wait, token);
-      throw new DelayedError();
-    }
+    const wait = (await takeLineSlot(deps.redis, config.queuePrefix, line)) || (await takeWarmupSlot(deps, line, payload));
+    if (wait > 0) return delayJob(job, token, new Date(Date.now() + wait), 'line busy');
 
     const push: SendPush = {
-      dispatch_id: dispatch.id,
-      message_id: message.id,
+      dispatch_id: dispatchId,
+      message_id: messageId,
       line_id: line.id,
       from: line.phone_number,
-      to: message.to_number,
-      body: message.body ?? '',
-      channel: dispatch.channel,
+      to: context.to_number,
+      body: context.body ?? '',
+      channel: context.channel,
     };
     let status: number;
     let error: string | undefined;
     try {
-      const answer = await callBridge(
-        { bridgeUrl: line.bridge_url, secret: decryptSecret(config.encryptionKey, line.secret_encrypted) },
-        'POST',
-        '/v1/send',
-        push,
-        config.device.timeoutMs,
-      );
+      const answer = await callBridge({ bridgeUrl: line.bridge_url, secret: lines.secret(line) }, 'POST', '/v1/send', push, config.device.timeoutMs);
       status = answer.status;
       error = typeof answer.body?.error === 'string' ? answer.body.error : undefined;
     } catch (caught) {
@@ -142,35 +120,17 @@ export function createDispatcher(deps: WorkerDeps) {
     }
 
     if (status === 202 || status === 200) {
-      await settle(payload, async (t) => {
-        await t.from('dispatches').where({ id: dispatchId, status: 'pending' }).update({ status: 'accepted', attempts: t.trx.raw('attempts + 1'), updated_at: t.trx.fn.now() });
-        return [];
-      });
+      await accepted.record(tenantId, dispatchId);
       return 'accepted by bridge';
     }
     if (status === 422 && (error === 'not_imessage' || error === 'not_rcs')) {
       const refused = error === 'not_imessage' ? 'imessage' : 'rcs';
-      await withTenant(db.app, tenantId, (t) => recordIncapable(t, message.to_number, refused));
-      if (message.requested_channel === 'auto') return reroute(payload, error, dispatch.line_id, new Set<Channel>([refused, dispatch.channel]));
-      await settle(payload, async (t) => {
-        await t.from('dispatches').where({ id: dispatchId, status: 'pending' }).update({ status: 'rejected', last_error: error, updated_at: t.trx.fn.now() });
-        return (await transitionMessage(t, messageId, 'failed', { reason: error })).jobs;
-      });
-      return `failed: ${error}`;
+      await withTenant(db.app, tenantId, (t) => recordIncapable(t, context.to_number, refused));
+      if (context.requested_channel === 'auto') return reroute(payload, error, context.line_id, new Set<Channel>([refused, context.channel]));
+      return fail(payload, 'rejected', error);
     }
-    if (status === 429) {
-      if (!token) return 'bridge busy';
-      await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
-      throw new DelayedError();
-    }
-    if (status >= 400 && status < 500) {
-      const reason = error && /^[a-z_]{1,40}$/.test(error) ? error : 'carrier_error';
-      await settle(payload, async (t) => {
-        await t.from('dispatches').where({ id: dispatchId, status: 'pending' }).update({ status: 'failed', last_error: reason, updated_at: t.trx.fn.now() });
-        return (await transitionMessage(t, messageId, 'failed', { reason })).jobs;
-      });
-      return `failed: ${reason}`;
-    }
+    if (status === 429) return delayJob(job, token, new Date(Date.now() + BUSY_RETRY_MS), 'bridge busy');
+    if (status >= 400 && status < 500) return fail(payload, 'failed', error && /^[a-z_]{1,40}$/.test(error) ? error : 'carrier_error');
 
     // 5xx or no answer: retry with backoff; on the last attempt move to another line.
     const attempts = job.opts.attempts ?? DEFAULT_JOB_OPTIONS.attempts ?? 1;

@@ -1,5 +1,6 @@
 import type { WorkerDeps } from '../deps';
 import { jobId, QueueName } from '../../shared/queues';
+import { claimDueDispatches } from '../../shared/data/dispatches';
 
 interface OutboxRow {
   id: number;
@@ -34,12 +35,37 @@ export async function relayOutbox(deps: WorkerDeps, options: { graceSeconds?: nu
     total += requeued;
     if (looked < BATCH || Date.now() > deadline) break;
   }
+  for (;;) {
+    const { looked, requeued } = await relayDispatches(deps, options.graceSeconds ?? GRACE_SECONDS);
+    total += requeued;
+    if (looked < BATCH || Date.now() > deadline) break;
+  }
   if (total > 0) deps.log.info({ requeued: total }, 'outbox relay re-enqueued work');
   return total;
 }
 
+/** Puts a job back under its id unless it is still waiting, delayed or running. */
+async function requeue(deps: WorkerDeps, queueName: QueueName, job: string, refId: string, payload: Record<string, unknown>, priority: number): Promise<boolean> {
+  const queue = deps.queues.get(queueName);
+  const id = jobId(job, refId);
+  const state = await queue.getJobState(id);
+  if (LIVE_STATES.has(state)) return false;
+  if (state === 'completed' || state === 'failed') await queue.remove(id);
+  await queue.add(job, payload, { jobId: id, ...(priority > 0 ? { priority } : {}) });
+  return true;
+}
+
+/** A pending dispatch is its own outbox row: one whose job is gone is pushed again. */
+async function relayDispatches(deps: WorkerDeps, grace: number): Promise<{ looked: number; requeued: number }> {
+  const rows = await claimDueDispatches(deps.db.owner, grace, RECHECK_SECONDS, BATCH);
+  const requeued = await Promise.all(
+    rows.map((row) => requeue(deps, 'dispatch', 'dispatch-message', row.id, { tenantId: row.tenant_id, messageId: row.message_id, dispatchId: row.id }, row.priority)),
+  );
+  return { looked: rows.length, requeued: requeued.filter(Boolean).length };
+}
+
 async function relayBatch(deps: WorkerDeps, grace: number): Promise<{ looked: number; requeued: number }> {
-  const { db, queues } = deps;
+  const { db } = deps;
   const rows = await db.owner.transaction(async (trx) => {
     const claimed = (await trx('outbox')
       .where('available_at', '<=', trx.raw('now() - make_interval(secs => ?)', [grace]))
@@ -52,17 +78,6 @@ async function relayBatch(deps: WorkerDeps, grace: number): Promise<{ looked: nu
     if (claimed.length > 0) await trx('outbox').whereIn('id', claimed.map((row) => row.id)).update({ enqueued_at: trx.fn.now() });
     return claimed;
   });
-  let requeued = 0;
-  await Promise.all(
-    rows.map(async (row) => {
-      const queue = queues.get(row.queue);
-      const id = jobId(row.job_name, row.ref_id);
-      const state = await queue.getJobState(id);
-      if (LIVE_STATES.has(state)) return;
-      if (state === 'completed' || state === 'failed') await queue.remove(id);
-      await queue.add(row.job_name, row.payload, { jobId: id, ...(row.priority > 0 ? { priority: row.priority } : {}) });
-      requeued += 1;
-    }),
-  );
+  const requeued = (await Promise.all(rows.map((row) => requeue(deps, row.queue, row.job_name, row.ref_id, row.payload, row.priority)))).filter(Boolean).length;
   return { looked: rows.length, requeued };
 }

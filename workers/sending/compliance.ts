@@ -1,17 +1,31 @@
-import type { TenantTx } from '../../shared/db/tenant';
-import type { MessageRow } from '../../shared/data/messages';
-import type { TenantRow } from '../../shared/data/tenants';
-import { isOptedOut } from '../../shared/data/opt-outs';
+import type { MessageType } from '../../shared/data/messages';
 import { quietHoursFor } from '../../shared/compliance/quiet-hours';
-import { takeUsageSlots } from '../../shared/compliance/caps';
-import { nextUtcMidnight } from '../../shared/compliance/calendar';
 
-export type Verdict = { action: 'allow' } | { action: 'block'; reason: string } | { action: 'defer'; until: Date; reason: string };
+/**
+ * `meter`: allowed, and the message's usage is taken under the plan caps at
+ * `at`, in the statement that commits the routing decision (over a daily cap
+ * it then waits until the next UTC midnight with reason `daily_limit`; at the
+ * monthly new-contact cap it is blocked with `monthly_limit`).
+ */
+export type Verdict =
+  | { action: 'allow' }
+  | { action: 'block'; reason: string }
+  | { action: 'defer'; until: Date; reason: string }
+  | { action: 'meter'; at: Date };
+
+/** What the checks see of a message: read by the router in one statement. */
+export interface ScreenedMessage {
+  to_number: string;
+  message_type: MessageType;
+  system_reply: boolean;
+  /** The recipient opted out of this tenant (e.g. a STOP that arrived mid-campaign). */
+  opted_out: boolean;
+}
 
 export interface ComplianceCheck {
   name: string;
-  /** Runs inside the routing transaction, before any line is chosen. */
-  check(t: TenantTx, message: MessageRow, tenant: TenantRow): Promise<Verdict>;
+  /** Runs before any line is chosen; reads nothing of its own. */
+  check(message: ScreenedMessage): Verdict | Promise<Verdict>;
 }
 
 /** What the checks depend on; tests pass a fixed clock. */
@@ -24,9 +38,7 @@ const ALLOW: Verdict = { action: 'allow' };
 /** A STOP that arrived after the message was accepted still blocks it (e.g. mid-campaign). */
 export const optOutCheck: ComplianceCheck = {
   name: 'opt-out',
-  async check(t, message) {
-    return (await isOptedOut(t, message.to_number)) ? { action: 'block', reason: 'opted_out' } : ALLOW;
-  },
+  check: (message) => (message.opted_out ? { action: 'block', reason: 'opted_out' } : ALLOW),
 };
 
 /**
@@ -39,7 +51,7 @@ export function quietHoursCheck(deps: ComplianceDeps = {}): ComplianceCheck {
   const now = deps.now ?? (() => new Date());
   return {
     name: 'quiet-hours',
-    async check(_t, message) {
+    check(message) {
       if (message.message_type !== 'marketing') return ALLOW;
       return quietHoursFor(message.to_number, now()).quiet ? { action: 'block', reason: 'quiet_hours' } : ALLOW;
     },
@@ -47,25 +59,13 @@ export function quietHoursCheck(deps: ComplianceDeps = {}): ComplianceCheck {
 }
 
 /**
- * Plan caps (new contacts per day and month, messages per day). Over a daily
- * cap the message waits, queued with reason `daily_limit`, until the next UTC
- * midnight, when routing runs it again. At the monthly new-contact cap it is
- * blocked with reason `monthly_limit`: holding it for up to a month would
- * deliver stale messages weeks later, and the client learns at once
- * (message.blocked) that it needs a higher plan or limit.
+ * Plan caps (new contacts per day and month, messages per day;
+ * shared/compliance/caps.ts): metered when the routing decision is committed,
+ * so the slots and the decision are one statement.
  */
 export function usageCapCheck(deps: ComplianceDeps = {}): ComplianceCheck {
   const now = deps.now ?? (() => new Date());
-  return {
-    name: 'usage-caps',
-    async check(t, message, tenant) {
-      const at = now();
-      const outcome = await takeUsageSlots(t, message, tenant, at);
-      if (outcome.ok) return ALLOW;
-      if (outcome.period === 'month') return { action: 'block', reason: 'monthly_limit' };
-      return { action: 'defer', until: nextUtcMidnight(at), reason: 'daily_limit' };
-    },
-  };
+  return { name: 'usage-caps', check: () => ({ action: 'meter', at: now() }) };
 }
 
 /**
@@ -77,11 +77,14 @@ export function defaultComplianceChecks(deps: ComplianceDeps = {}): ComplianceCh
   return [optOutCheck, quietHoursCheck(deps), usageCapCheck(deps)];
 }
 
-export async function runCompliance(checks: ComplianceCheck[], t: TenantTx, message: MessageRow, tenant: TenantRow): Promise<Verdict> {
+/** The first check that does not simply allow decides; compliance replies (STOP/HELP) skip them all. */
+export async function runCompliance(checks: ComplianceCheck[], message: ScreenedMessage): Promise<Verdict> {
   if (message.system_reply) return ALLOW;
+  let verdict: Verdict = ALLOW;
   for (const check of checks) {
-    const verdict = await check.check(t, message, tenant);
-    if (verdict.action !== 'allow') return verdict;
+    const outcome = await check.check(message);
+    if (outcome.action === 'block' || outcome.action === 'defer') return outcome;
+    if (outcome.action === 'meter') verdict = outcome;
   }
-  return ALLOW;
+  return verdict;
 }
