@@ -356,13 +356,13 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     CREATE FUNCTION senderz_dispatch_context(p_tenant_id text, p_dispatch_id text)
     RETURNS TABLE (dispatch_status text, message_id text, line_id text, channel text, message_status text,
-                   to_number text, body text, requested_channel text, line_enabled boolean, line_status text)
+                   to_number text, body text, requested_channel text, message_type text, line_enabled boolean, line_status text)
     LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public AS $$
     #variable_conflict use_column
     BEGIN
       PERFORM set_config('app.tenant_id', p_tenant_id, true);
       RETURN QUERY
-      SELECT d.status, d.message_id, d.line_id, d.channel, m.status, m.to_number, m.body, m.requested_channel, l.enabled, l.status
+      SELECT d.status, d.message_id, d.line_id, d.channel, m.status, m.to_number, m.body, m.requested_channel, m.message_type, l.enabled, l.status
         FROM dispatches d JOIN messages m ON m.tenant_id = d.tenant_id AND m.id = d.message_id
         JOIN phone_lines l ON l.id = d.line_id
        WHERE d.tenant_id = p_tenant_id AND d.id = p_dispatch_id;

@@ -1,4 +1,7 @@
 import type { Knex } from 'knex';
+import type { Redis } from 'ioredis';
+import type { MessageType } from '../data/messages';
+import { takeCapacitySlot, usableCap } from './line-slots';
 import { withTenant } from '../db/tenant';
 import type { PhoneLineRow } from '../data/phone-lines';
 import { deferDispatch } from '../data/dispatches';
@@ -25,9 +28,11 @@ export function warmupCap(line: Pick<PhoneLineRow, 'warmup' | 'warmup_started_at
  * Takes one of today's warm-up slots of the line, shared by every dispatch
  * process through one conditional upsert. Returns true when the send may go.
  */
-export async function takeWarmupCount(app: Knex, line: Pick<PhoneLineRow, 'id' | 'warmup' | 'warmup_started_at'>, now: Date): Promise<boolean> {
-  const cap = warmupCap(line, now);
-  if (cap === null) return true;
+export async function takeWarmupCount(app: Knex, line: Pick<PhoneLineRow, 'id' | 'warmup' | 'warmup_started_at'>, now: Date, messageType: MessageType = 'alert'): Promise<boolean> {
+  const full = warmupCap(line, now);
+  if (full === null) return true;
+  // Marketing leaves the day's last sends to OTP and alerts (shared/compliance/line-slots.ts).
+  const cap = usableCap(full, messageType);
   const taken = await app.raw(
     `INSERT INTO line_daily_sends (line_id, day, sends) VALUES (?, ?, 1)
      ON CONFLICT (line_id, day) DO UPDATE SET sends = line_daily_sends.sends + 1 WHERE line_daily_sends.sends < ?
@@ -39,6 +44,8 @@ export async function takeWarmupCount(app: Knex, line: Pick<PhoneLineRow, 'id' |
 
 export interface WarmupDeps {
   db: { app: Knex };
+  redis: Redis;
+  config: { queuePrefix: string };
 }
 
 /**
@@ -49,11 +56,23 @@ export interface WarmupDeps {
  */
 export async function takeWarmupSlot(
   deps: WarmupDeps,
-  line: Pick<PhoneLineRow, 'id' | 'warmup' | 'warmup_started_at'>,
-  work: { tenantId: string; messageId: string; dispatchId: string },
+  line: Pick<PhoneLineRow, 'id' | 'mode' | 'warmup' | 'warmup_started_at'>,
+  work: { tenantId: string; messageId: string; dispatchId: string; messageType: MessageType },
   now: Date = new Date(),
 ): Promise<number> {
-  if (await takeWarmupCount(deps.db.app, line, now)) return 0;
+  const cap = warmupCap(line, now);
+  if (cap === null) return 0;
+  // On a pooled line, this tenant's fair share of the day first; then the line's exact count.
+  const share = await takeCapacitySlot(deps.redis, deps.config.queuePrefix, {
+    line,
+    tenantId: work.tenantId,
+    messageType: work.messageType,
+    period: 'day',
+    cap,
+    totalCountedElsewhere: true,
+    now: now.getTime(),
+  });
+  if (share === 0 && (await takeWarmupCount(deps.db.app, line, now, work.messageType))) return 0;
   const until = nextUtcMidnight(now);
   await withTenant(deps.db.app, work.tenantId, async (t) => {
     await t.from('messages').where({ id: work.messageId, status: 'sending' }).update({ reason: 'warming_limit', release_at: until, updated_at: t.trx.fn.now() });

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
-import type { Channel, RequestedChannel } from './messages';
+import type { Channel, MessageType, RequestedChannel } from './messages';
 import type { MessageStatus } from '../messages/status';
 
 /**
@@ -33,6 +33,7 @@ export interface DispatchContext {
   to_number: string;
   body: string | null;
   requested_channel: RequestedChannel;
+  message_type: MessageType;
   line_enabled: boolean;
   line_status: 'online' | 'offline';
 }

@@ -29,6 +29,8 @@ export interface LineOptions {
   pool?: string;
   capabilities?: { imessage: boolean; sms: boolean; rcs: boolean };
   maxPerMinute?: number | null;
+  /** Warm-up of a new line (default off in tests). */
+  warmup?: boolean;
   phoneNumber?: string;
   /** Wait until the first heartbeat marked it online (default true). */
   waitOnline?: boolean;
@@ -77,7 +79,7 @@ export async function startPlatform(options: { pools?: PoolName[]; simulator?: S
           tenant_id: lineOptions.tenantId,
           pool: lineOptions.pool,
           max_per_minute: lineOptions.maxPerMinute === undefined ? null : lineOptions.maxPerMinute,
-          warmup: false,
+          warmup: lineOptions.warmup ?? false,
         });
       if (res.status !== 201) throw new Error(`line create failed: ${res.status} ${JSON.stringify(res.body)}`);
       const id = res.body.data.id as string;

@@ -95,8 +95,11 @@ export function createDispatcher(deps: WorkerDeps) {
     const line = context.line_enabled && context.line_status === 'online' ? await lines.line(context.line_id) : null;
     if (!line) return reroute(payload, 'line_unavailable', context.line_id);
 
-    // Per-minute throughput first, then the line's warm-up cap for the day (shared/compliance/warmup.ts).
-    const wait = (await takeLineSlot(deps.redis, config.queuePrefix, line)) || (await takeWarmupSlot(deps, line, payload));
+    // Per-minute throughput first, then the line's warm-up cap for the day, each with this
+    // tenant's fair share of a pooled line and a reserve for OTP and alerts (shared/compliance/line-slots.ts).
+    const wait =
+      (await takeLineSlot(deps.redis, config.queuePrefix, line, tenantId, context.message_type)) ||
+      (await takeWarmupSlot(deps, line, { ...payload, messageType: context.message_type }));
     if (wait > 0) return delayJob(job, token, new Date(Date.now() + wait), 'line busy');
 
     const push: SendPush = {
