@@ -18,7 +18,8 @@ export function isBackendUnavailable(error: unknown): boolean {
   const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
   if (typeof code === 'string' && (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code))) return true;
   if (name === 'KnexTimeoutError' || name === 'MaxRetriesPerRequestError') return true;
-  return typeof message === 'string' && /^(Connection terminated|Connection is closed|Client has encountered a connection error)/.test(message);
+  // knex puts the statement in front of the driver's message ("SELECT … - Connection terminated unexpectedly").
+  return typeof message === 'string' && /(?:^|\s-\s)(Connection terminated|Connection is closed|Client has encountered a connection error)/.test(message);
 }
 
 /** Maps every error to the documented envelope; nothing internal leaks out. */
