@@ -369,6 +369,65 @@ export async function up(knex: Knex): Promise<void> {
     END
     $$`);
 
+  // Several jobs' reads and decisions in one statement: the router and the
+  // dispatcher gather the calls their concurrent jobs make while a statement
+  // is in flight. Each item runs in its own tenant's scope, through the same
+  // single-item function; rows come back tagged with the item's position.
+  await knex.raw(`
+    CREATE FUNCTION senderz_route_contexts(p_items jsonb)
+    RETURNS TABLE (item integer, context jsonb)
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public AS $$
+    #variable_conflict use_column
+    DECLARE
+      v_position integer := 0;
+      v_item jsonb;
+    BEGIN
+      FOR v_item IN SELECT e.value FROM jsonb_array_elements(p_items) e LOOP
+        RETURN QUERY SELECT v_position, to_jsonb(c) FROM senderz_route_context(v_item->>'tenant_id', v_item->>'message_id') c;
+        v_position := v_position + 1;
+      END LOOP;
+      PERFORM set_config('app.tenant_id', '', true);
+    END
+    $$`);
+  await knex.raw(`
+    CREATE FUNCTION senderz_route_commits(p_items jsonb)
+    RETURNS TABLE (item integer, outcome text, seq integer, announced boolean)
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public AS $$
+    #variable_conflict use_column
+    DECLARE
+      v_position integer := 0;
+      x jsonb;
+    BEGIN
+      FOR x IN SELECT e.value FROM jsonb_array_elements(p_items) e LOOP
+        RETURN QUERY SELECT v_position, c.outcome, c.seq, c.announced FROM senderz_route_commit(
+          x->>'tenant_id', x->>'message_id', x->>'action', x->>'reason', x->>'line_id', x->>'from', x->>'channel', x->>'dispatch_id',
+          COALESCE((x->>'priority')::integer, 0), (x->>'until')::timestamptz, NULLIF(x->'capabilities', 'null'::jsonb),
+          (x->>'new_per_day')::integer, (x->>'new_per_month')::integer, (x->>'messages_per_day')::integer,
+          (x->>'day')::date, (x->>'month')::date,
+          ARRAY(SELECT jsonb_array_elements_text(COALESCE(NULLIF(x->'event_ids', 'null'::jsonb), '[]'::jsonb))),
+          (x->>'until_midnight')::timestamptz) c;
+        v_position := v_position + 1;
+      END LOOP;
+      PERFORM set_config('app.tenant_id', '', true);
+    END
+    $$`);
+  await knex.raw(`
+    CREATE FUNCTION senderz_dispatch_contexts(p_items jsonb)
+    RETURNS TABLE (item integer, context jsonb)
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public AS $$
+    #variable_conflict use_column
+    DECLARE
+      v_position integer := 0;
+      v_item jsonb;
+    BEGIN
+      FOR v_item IN SELECT e.value FROM jsonb_array_elements(p_items) e LOOP
+        RETURN QUERY SELECT v_position, to_jsonb(c) FROM senderz_dispatch_context(v_item->>'tenant_id', v_item->>'dispatch_id') c;
+        v_position := v_position + 1;
+      END LOOP;
+      PERFORM set_config('app.tenant_id', '', true);
+    END
+    $$`);
+
   // Pushes the bridges accepted, recorded together: [{tenant_id, dispatch_id}],
   // each in its own tenant's scope.
   await knex.raw(`
@@ -448,6 +507,9 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.raw('DROP FUNCTION IF EXISTS senderz_apply_status_reports(text, jsonb)');
   await knex.raw('DROP FUNCTION IF EXISTS senderz_record_accepted(jsonb)');
+  await knex.raw('DROP FUNCTION IF EXISTS senderz_dispatch_contexts(jsonb)');
+  await knex.raw('DROP FUNCTION IF EXISTS senderz_route_commits(jsonb)');
+  await knex.raw('DROP FUNCTION IF EXISTS senderz_route_contexts(jsonb)');
   await knex.raw('DROP FUNCTION IF EXISTS senderz_dispatch_context(text, text)');
   await knex.raw(
     'DROP FUNCTION IF EXISTS senderz_route_commit(text, text, text, text, text, text, text, text, integer, timestamptz, jsonb, integer, integer, integer, date, date, text[], timestamptz)',

@@ -31,10 +31,9 @@ export type SlotOutcome = { ok: true } | { ok: false; period: 'day' | 'month'; c
 /** The counters in the order senderz_take_usage_slots numbers them (one billing event id each). */
 const CAP_KEYS = ['day:new_contacts', 'month:new_contacts', 'day:messages'] as const;
 
-/** The arguments of senderz_take_usage_slots after the tenant and message ids (the ids as a PostgreSQL array literal: ULIDs need no quoting). */
-export function usageSlotArguments(tenant: Pick<TenantRow, 'plan' | 'limits'>, now: Date): [number | null, number | null, number | null, string, string, string] {
-  const caps = capsFor(tenant);
-  return [caps.newContactsPerDay, caps.newContactsPerMonth, caps.messagesPerDay, utcDay(now), utcMonth(now), `{${CAP_KEYS.map(() => newId()).join(',')}}`];
+/** Ids for the billing events a metering may record, one per counter. */
+export function capEventIds(): string[] {
+  return CAP_KEYS.map(() => newId());
 }
 
 export function slotOutcome(result: string): SlotOutcome {
@@ -63,6 +62,17 @@ export function slotOutcome(result: string): SlotOutcome {
  *   billing event per tenant and period is recorded (a dedupe key).
  */
 export async function takeUsageSlots(t: TenantTx, message: Pick<MessageRow, 'id'>, tenant: TenantRow, now: Date): Promise<SlotOutcome> {
-  const result = await t.trx.raw('SELECT senderz_take_usage_slots(?, ?, ?, ?, ?, ?, ?, ?::text[]) AS outcome', [t.tenantId, message.id, ...usageSlotArguments(tenant, now)]);
+  const caps = capsFor(tenant);
+  // The ids as a PostgreSQL array literal: ULIDs need no quoting.
+  const result = await t.trx.raw('SELECT senderz_take_usage_slots(?, ?, ?, ?, ?, ?, ?, ?::text[]) AS outcome', [
+    t.tenantId,
+    message.id,
+    caps.newContactsPerDay,
+    caps.newContactsPerMonth,
+    caps.messagesPerDay,
+    utcDay(now),
+    utcMonth(now),
+    `{${capEventIds().join(',')}}`,
+  ]);
   return slotOutcome(result.rows[0].outcome as string);
 }

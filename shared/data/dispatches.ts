@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
+import { createBatcher } from '../db/batcher';
 import type { Channel, MessageType, RequestedChannel } from './messages';
 import type { MessageStatus } from '../messages/status';
 
@@ -38,18 +39,39 @@ export interface DispatchContext {
   line_status: 'online' | 'offline';
 }
 
-/** The dispatch and its message in the tenant's scope, or null when the tenant has no such dispatch. */
-export async function loadDispatchContext(app: Knex, tenantId: string, dispatchId: string): Promise<DispatchContext | null> {
-  const result = await app.raw('SELECT * FROM senderz_dispatch_context(?, ?)', [tenantId, dispatchId]);
-  return (result.rows[0] as DispatchContext | undefined) ?? null;
+export interface DispatchStatements {
+  /** The dispatch, its message and its line's state in the tenant's scope, or null when the tenant has no such dispatch. */
+  context(tenantId: string, dispatchId: string): Promise<DispatchContext | null>;
+  /**
+   * Records that the bridge accepted a push (pending → accepted). Resolves once
+   * committed, so a job completes only after its acceptance is durable; a
+   * process that dies before that leaves the dispatch pending, the relay runs
+   * it again and the bridge, which de-duplicates by dispatch id, answers 202
+   * without sending twice.
+   */
+  accepted(tenantId: string, dispatchId: string): Promise<void>;
 }
 
-/** Records several bridge acceptances in one statement, each in its own tenant's scope. */
-export async function recordAccepted(app: Knex, accepted: { tenantId: string; dispatchId: string }[]): Promise<number> {
-  if (accepted.length === 0) return 0;
-  const items = accepted.map((item) => ({ tenant_id: item.tenantId, dispatch_id: item.dispatchId }));
-  const result = await app.raw('SELECT senderz_record_accepted(?::jsonb) AS n', [JSON.stringify(items)]);
-  return Number(result.rows[0].n);
+/** The dispatcher's statements, each call batched with the calls other jobs of the process make at the same time. */
+export function createDispatchStatements(app: Knex): DispatchStatements {
+  const contexts = createBatcher<{ tenant_id: string; dispatch_id: string }, DispatchContext | null>({
+    async run(items) {
+      const result = await app.raw('SELECT item, context FROM senderz_dispatch_contexts(?::jsonb)', [JSON.stringify(items)]);
+      const found = new Map((result.rows as { item: number; context: DispatchContext }[]).map((row) => [row.item, row.context]));
+      return items.map((_, index) => found.get(index) ?? null);
+    },
+  });
+  const accepted = createBatcher<{ tenant_id: string; dispatch_id: string }, void>({
+    maxBatch: 200,
+    async run(items) {
+      await app.raw('SELECT senderz_record_accepted(?::jsonb)', [JSON.stringify(items)]);
+      return items.map(() => undefined);
+    },
+  });
+  return {
+    context: (tenantId, dispatchId) => contexts({ tenant_id: tenantId, dispatch_id: dispatchId }),
+    accepted: (tenantId, dispatchId) => accepted({ tenant_id: tenantId, dispatch_id: dispatchId }),
+  };
 }
 
 /** Moves a still-pending dispatch to a final state; false when it had already moved on. */

@@ -4,14 +4,15 @@ import type { Channel, MessageType, RequestedChannel } from './messages';
 import type { MessageStatus } from '../messages/status';
 import type { Plan, TenantLimits } from '../schemas/admin';
 import type { CapabilityResult } from '../device/client';
-import { usageSlotArguments } from '../compliance/caps';
-import { nextUtcMidnight } from '../compliance/calendar';
+import { capsFor, capEventIds } from '../compliance/caps';
+import { nextUtcMidnight, utcDay, utcMonth } from '../compliance/calendar';
+import { createBatcher } from '../db/batcher';
 
 /**
  * The router's two statements: one read of everything a routing decision
  * needs (senderz_route_context) and one write that commits the decision
- * (senderz_route_commit). Both set the tenant for themselves, so row-level
- * security applies as for any tenant statement.
+ * (senderz_route_commit). Both set the tenant for themselves, item by item,
+ * so row-level security applies as for any tenant statement.
  */
 export interface RouteContext {
   status: MessageStatus;
@@ -23,7 +24,8 @@ export interface RouteContext {
   message_type: MessageType;
   campaign_id: string | null;
   pinned_from: string | null;
-  created_at: Date;
+  /** ISO 8601 when read in a batch. */
+  created_at: Date | string;
   opted_out: boolean;
   sticky_line_id: string | null;
   cap_imessage: boolean | null;
@@ -33,12 +35,6 @@ export interface RouteContext {
   plan: Plan;
   limits: TenantLimits;
   pool: string;
-}
-
-/** The message and what routing needs to know about it, or null when the tenant has no such message. */
-export async function loadRouteContext(app: Knex, tenantId: string, messageId: string): Promise<RouteContext | null> {
-  const result = await app.raw('SELECT * FROM senderz_route_context(?, ?)', [tenantId, messageId]);
-  return (result.rows[0] as RouteContext | undefined) ?? null;
 }
 
 export type RouteAction =
@@ -62,39 +58,74 @@ export interface RouteCommit {
   announced: boolean;
 }
 
+export interface RouteStatements {
+  /** The message and what routing needs to know about it, or null when the tenant has no such message. */
+  context(tenantId: string, messageId: string): Promise<RouteContext | null>;
+  /**
+   * Commits a routing decision. With `meterAt`, the message's usage is taken
+   * under the tenant's plan caps first (over a daily cap it waits until the
+   * next UTC midnight; at the monthly cap it is blocked).
+   */
+  commit(
+    tenantId: string,
+    messageId: string,
+    decision: RouteAction,
+    options: { meterAt?: Date | null; tenant: { plan: Plan; limits: TenantLimits }; learned?: CapabilityResult | null },
+  ): Promise<RouteCommit>;
+}
+
 /**
- * Commits a routing decision in one statement. With `meterAt`, the message's
- * usage is taken under the tenant's plan caps first (over a daily cap it
- * waits until the next UTC midnight; at the monthly cap it is blocked).
+ * The router's statements, each call batched with the calls other jobs of
+ * the process make at the same time (shared/db/batcher.ts).
  */
-export async function commitRoute(
-  app: Knex,
-  tenantId: string,
-  messageId: string,
-  decision: RouteAction,
-  options: { meterAt?: Date | null; tenant: { plan: Plan; limits: TenantLimits }; learned?: CapabilityResult | null },
-): Promise<RouteCommit> {
-  const dispatch = decision.action === 'dispatch' ? decision : null;
-  const until = decision.action === 'wait' || decision.action === 'defer' ? decision.until : null;
-  const reason = decision.action === 'defer' || decision.action === 'block' || decision.action === 'fail' ? decision.reason : null;
-  const meter = options.meterAt ? usageSlotArguments(options.tenant, options.meterAt) : [null, null, null, null, null, null];
-  const result = await app.raw('SELECT * FROM senderz_route_commit(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?::text[], ?)', [
-    tenantId,
-    messageId,
-    decision.action,
-    reason,
-    dispatch?.lineId ?? null,
-    dispatch?.from ?? null,
-    dispatch?.channel ?? null,
-    dispatch?.dispatchId ?? null,
-    dispatch?.priority ?? 0,
-    until,
-    options.learned ? JSON.stringify(options.learned) : null,
-    ...meter,
-    options.meterAt ? nextUtcMidnight(options.meterAt) : null,
-  ]);
-  const row = result.rows[0] as { outcome: RouteCommitOutcome; seq: number; announced: boolean };
-  return { outcome: row.outcome, sequence: row.seq, announced: row.announced };
+export function createRouteStatements(app: Knex): RouteStatements {
+  const contexts = createBatcher<{ tenant_id: string; message_id: string }, RouteContext | null>({
+    async run(items) {
+      const result = await app.raw('SELECT item, context FROM senderz_route_contexts(?::jsonb)', [JSON.stringify(items)]);
+      const found = new Map((result.rows as { item: number; context: RouteContext }[]).map((row) => [row.item, row.context]));
+      return items.map((_, index) => found.get(index) ?? null);
+    },
+  });
+  const commits = createBatcher<Record<string, unknown>, RouteCommit>({
+    async run(items) {
+      const result = await app.raw('SELECT item, outcome, seq, announced FROM senderz_route_commits(?::jsonb)', [JSON.stringify(items)]);
+      const found = new Map((result.rows as { item: number; outcome: RouteCommitOutcome; seq: number; announced: boolean }[]).map((row) => [row.item, row]));
+      return items.map((_, index) => {
+        const row = found.get(index);
+        if (!row) throw new Error('route commit returned no row');
+        return { outcome: row.outcome, sequence: row.seq, announced: row.announced };
+      });
+    },
+  });
+  return {
+    context: (tenantId, messageId) => contexts({ tenant_id: tenantId, message_id: messageId }),
+    commit(tenantId, messageId, decision, options) {
+      const dispatch = decision.action === 'dispatch' ? decision : null;
+      const until = decision.action === 'wait' || decision.action === 'defer' ? decision.until : null;
+      const reason = decision.action === 'defer' || decision.action === 'block' || decision.action === 'fail' ? decision.reason : null;
+      const caps = options.meterAt ? capsFor(options.tenant) : null;
+      return commits({
+        tenant_id: tenantId,
+        message_id: messageId,
+        action: decision.action,
+        reason,
+        line_id: dispatch?.lineId ?? null,
+        from: dispatch?.from ?? null,
+        channel: dispatch?.channel ?? null,
+        dispatch_id: dispatch?.dispatchId ?? null,
+        priority: dispatch?.priority ?? 0,
+        until: until?.toISOString() ?? null,
+        capabilities: options.learned ?? null,
+        new_per_day: caps?.newContactsPerDay ?? null,
+        new_per_month: caps?.newContactsPerMonth ?? null,
+        messages_per_day: caps?.messagesPerDay ?? null,
+        day: options.meterAt ? utcDay(options.meterAt) : null,
+        month: options.meterAt ? utcMonth(options.meterAt) : null,
+        event_ids: options.meterAt ? capEventIds() : null,
+        until_midnight: options.meterAt ? nextUtcMidnight(options.meterAt).toISOString() : null,
+      });
+    },
+  };
 }
 
 /** Pooled lines on which another tenant holds an active conversation with the number (line ids only). */

@@ -4,7 +4,7 @@ import { NotFoundError } from '../../shared/errors';
 import { getMessage, Channel } from '../../shared/data/messages';
 import { getOwnTenant } from '../../shared/data/tenants';
 import { cachedCapabilities, recordIncapable, storeCapabilities } from '../../shared/data/capabilities';
-import { insertReroutedDispatch, loadDispatchContext, settlePendingDispatch } from '../../shared/data/dispatches';
+import { createDispatchStatements, insertReroutedDispatch, settlePendingDispatch } from '../../shared/data/dispatches';
 import { linesHeldByOthers } from '../../shared/data/routes';
 import { callBridge, SendPush } from '../../shared/device/client';
 import { transitionMessage } from '../../shared/messages/status';
@@ -18,7 +18,6 @@ import { takeLineSlot } from '../../shared/compliance/line-slots';
 import { takeWarmupSlot } from '../../shared/compliance/warmup';
 import type { WorkerDeps } from '../deps';
 import { delayJob } from '../runtime';
-import { createAcceptedRecorder } from './accepted';
 
 type Payload = { tenantId: string; messageId: string; dispatchId: string };
 
@@ -27,14 +26,14 @@ const BUSY_RETRY_MS = 2000;
 
 /**
  * The dispatcher: one read (the dispatch, its message and its line's current
- * state), the signed push, and the acceptance recorded in a batch with other
- * pushes. Refusals, failures and re-routes are rare and take a transaction of
+ * state), the signed push, and the acceptance recorded; both statements are
+ * shared with the other jobs of the process running at the same time. Refusals, failures and re-routes are rare and take a transaction of
  * their own.
  */
 export function createDispatcher(deps: WorkerDeps) {
   const { db, queues, config, log } = deps;
   const lines = createLineDirectory(db.app, config.encryptionKey);
-  const accepted = createAcceptedRecorder(db.app);
+  const statements = createDispatchStatements(db.app);
   const planDeps = { lines, deviceTimeoutMs: config.device.timeoutMs, log };
 
   /** Moves a dispatch to another line (or fails the message when there is none). */
@@ -87,7 +86,7 @@ export function createDispatcher(deps: WorkerDeps) {
   return async function dispatchMessage(payload: Payload, job: Job, token?: string): Promise<string> {
     const { tenantId, messageId, dispatchId } = payload;
 
-    const context = await loadDispatchContext(db.app, tenantId, dispatchId);
+    const context = await statements.context(tenantId, dispatchId);
     // Another tenant's dispatch, or one paired with another message, is not found: a terminal skip.
     if (!context || context.message_id !== messageId) throw new NotFoundError('dispatch');
     if (context.dispatch_status !== 'pending' || context.message_status !== 'sending') return 'already settled';
@@ -123,7 +122,7 @@ export function createDispatcher(deps: WorkerDeps) {
     }
 
     if (status === 202 || status === 200) {
-      await accepted.record(tenantId, dispatchId);
+      await statements.accepted(tenantId, dispatchId);
       return 'accepted by bridge';
     }
     if (status === 422 && (error === 'not_imessage' || error === 'not_rcs')) {

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { NotFoundError } from '../../shared/errors';
-import { commitRoute, loadRouteContext, RouteAction, RouteContext } from '../../shared/data/routes';
+import { createRouteStatements, RouteAction, RouteContext } from '../../shared/data/routes';
 import { createLineDirectory } from '../../shared/routing/line-directory';
 import { planRoute, RoutePlan } from '../../shared/routing/plan';
 import { messageEventJob, MessageStatus } from '../../shared/messages/status';
@@ -24,14 +24,15 @@ const STATUS_OF: Partial<Record<RouteAction['action'], MessageStatus>> = { dispa
 /**
  * The router: compliance checks, then a line and channel, committed with a
  * conditional update so a second run of the job finds the message no longer
- * queued and does nothing. Two statements per message: one read
- * (senderz_route_context) and one write (senderz_route_commit) that also
- * takes the usage slots and records the pending dispatch, which is itself the
- * durable intent to push it. A bridge is asked for capabilities, when they
+ * queued and does nothing. Two statements per message, each shared with the
+ * other jobs routed at the same time: one read (senderz_route_context) and
+ * one write (senderz_route_commit) that also takes the usage slots and
+ * records the pending dispatch, which is itself the durable intent to push it. A bridge is asked for capabilities, when they
  * are unknown, between the two and never inside a transaction.
  */
 export function createRouter(deps: WorkerDeps, checks: ComplianceCheck[]) {
   const lines = createLineDirectory(deps.db.app, deps.config.encryptionKey);
+  const statements = createRouteStatements(deps.db.app);
   const planDeps = { lines, deviceTimeoutMs: deps.config.device.timeoutMs, log: deps.log };
 
   async function decide(tenantId: string, context: RouteContext, excludeLines: Set<string>, freshLines: boolean): Promise<{ action: RouteAction; plan: RoutePlan | null }> {
@@ -49,7 +50,7 @@ export function createRouter(deps: WorkerDeps, checks: ComplianceCheck[]) {
 
   return async function routeMessage(payload: { tenantId: string; messageId: string }, job: Job, token?: string): Promise<string> {
     const { tenantId, messageId } = payload;
-    const context = await loadRouteContext(deps.db.app, tenantId, messageId);
+    const context = await statements.context(tenantId, messageId);
     if (!context) throw new NotFoundError('message');
     if (context.status !== 'queued' || context.direction !== 'outbound' || context.sandbox) return `already ${context.status}`;
 
@@ -64,7 +65,7 @@ export function createRouter(deps: WorkerDeps, checks: ComplianceCheck[]) {
 
     for (let choice = 1; ; choice += 1) {
       const learned = plan && 'dispatch' in plan ? plan.learned : null;
-      const committed = await commitRoute(deps.db.app, tenantId, messageId, action, { meterAt, tenant, learned });
+      const committed = await statements.commit(tenantId, messageId, action, { meterAt, tenant, learned });
       const jobs: OutboxJob[] = [];
       const written = committed.outcome === 'block' && action.action !== 'block' ? 'blocked' : STATUS_OF[committed.outcome as RouteAction['action']];
       if (committed.announced && written) {

@@ -1,0 +1,70 @@
+/**
+ * Gathers the calls that concurrent jobs make into one statement. Calls made
+ * while the allowed statements are in flight wait and go together in the
+ * next one, so batches grow with load and a lone call waits for nothing but
+ * the next turn of the event loop. `run` gets the items in call order and
+ * returns one result per item, in the same order.
+ *
+ * A batch that fails is retried item by item, so one bad item (a constraint,
+ * a deadlock with another batch) fails only its own caller.
+ */
+export interface BatcherOptions<I, O> {
+  run(items: I[]): Promise<O[]>;
+  /** Most items in one statement. */
+  maxBatch?: number;
+  /** Most statements in flight at once. */
+  maxInFlight?: number;
+}
+
+export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) => Promise<O> {
+  const maxBatch = options.maxBatch ?? 100;
+  const maxInFlight = options.maxInFlight ?? 2;
+  const waiting: { item: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
+  let inFlight = 0;
+  let scheduled = false;
+
+  async function runBatch(batch: typeof waiting): Promise<void> {
+    try {
+      const results = await options.run(batch.map((entry) => entry.item));
+      batch.forEach((entry, index) => entry.resolve(results[index]));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0].reject(error);
+        return;
+      }
+      await Promise.all(
+        batch.map(async (entry) => {
+          try {
+            entry.resolve((await options.run([entry.item]))[0]);
+          } catch (alone) {
+            entry.reject(alone);
+          }
+        }),
+      );
+    }
+  }
+
+  function pump(): void {
+    scheduled = false;
+    while (inFlight < maxInFlight && waiting.length > 0) {
+      const batch = waiting.splice(0, maxBatch);
+      inFlight += 1;
+      void runBatch(batch).finally(() => {
+        inFlight -= 1;
+        schedule();
+      });
+    }
+  }
+
+  function schedule(): void {
+    if (scheduled || waiting.length === 0) return;
+    scheduled = true;
+    setImmediate(pump);
+  }
+
+  return (item: I) =>
+    new Promise<O>((resolve, reject) => {
+      waiting.push({ item, resolve, reject });
+      schedule();
+    });
+}
