@@ -22,7 +22,6 @@ export async function up(knex: Knex): Promise<void> {
       ADD COLUMN priority integer NOT NULL DEFAULT 0,
       ADD COLUMN available_at timestamptz NOT NULL DEFAULT now(),
       ADD COLUMN enqueued_at timestamptz`);
-  await knex.raw("CREATE INDEX dispatches_pending_available_at_index ON dispatches (available_at) WHERE status = 'pending'");
   // Dispatch work still in the outbox becomes the dispatch row's own schedule.
   await knex.raw(`
     UPDATE dispatches d SET available_at = o.available_at, priority = o.priority
@@ -31,9 +30,11 @@ export async function up(knex: Knex): Promise<void> {
 
   // Status changes: the one definition of "forward only", the history row, the
   // webhook's outbox row (only for subscribed tenants) and the known-recipient
-  // mark. The caller has set the tenant.
+  // mark. The caller has set the tenant. A message moving to `sending` also
+  // takes its line, number and channel in the same row update.
   await knex.raw(`
-    CREATE FUNCTION senderz_transition_message(p_tenant_id text, p_message_id text, p_status text, p_reason text, p_occurred_at timestamptz)
+    CREATE FUNCTION senderz_transition_message(p_tenant_id text, p_message_id text, p_status text, p_reason text, p_occurred_at timestamptz,
+                                               p_line_id text DEFAULT NULL, p_from text DEFAULT NULL, p_channel text DEFAULT NULL)
     RETURNS TABLE (changed boolean, seq integer, announced boolean)
     LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public AS $$
     #variable_conflict use_column
@@ -59,7 +60,8 @@ export async function up(knex: Knex): Promise<void> {
              sent_at = CASE WHEN p_status IN ('sent', 'delivered', 'read') THEN COALESCE(m.sent_at, v_at) ELSE m.sent_at END,
              delivered_at = CASE WHEN p_status IN ('delivered', 'read') THEN COALESCE(m.delivered_at, v_at) ELSE m.delivered_at END,
              read_at = CASE WHEN p_status = 'read' THEN COALESCE(m.read_at, v_at) ELSE m.read_at END,
-             failed_at = CASE WHEN p_status = 'failed' THEN COALESCE(m.failed_at, v_at) ELSE m.failed_at END
+             failed_at = CASE WHEN p_status = 'failed' THEN COALESCE(m.failed_at, v_at) ELSE m.failed_at END,
+             line_id = COALESCE(p_line_id, m.line_id), from_number = COALESCE(p_from, m.from_number), channel = COALESCE(p_channel, m.channel)
        WHERE m.tenant_id = p_tenant_id AND m.id = p_message_id AND m.status = ANY (v_from)
        RETURNING m.last_sequence, m.sandbox, m.dispatch_webhook, m.direction, m.to_number
         INTO v_seq, v_sandbox, v_dispatch_webhook, v_direction, v_to;
@@ -85,10 +87,12 @@ export async function up(knex: Knex): Promise<void> {
     END
     $$`);
 
-  // Plan caps (shared/compliance/caps.ts explains the rules). The exception
-  // block is a savepoint: a message refused by one cap gives back what it took
-  // under the others and keeps its flags unset. Returns 'ok' or the cap that
-  // refused it ('day:new_contacts', 'month:new_contacts', 'day:messages').
+  // Plan caps (shared/compliance/caps.ts explains the rules). No savepoint:
+  // a message refused by one cap gives back, in the same transaction, what it
+  // took under the others (other routers wait on the same rows' locks, so they
+  // only ever see the final counts), and its flags stay unset. Returns 'ok' or
+  // the cap that refused it ('day:new_contacts', 'month:new_contacts',
+  // 'day:messages').
   await knex.raw(`
     CREATE FUNCTION senderz_take_usage_slots(
       p_tenant_id text, p_message_id text, p_new_per_day integer, p_new_per_month integer, p_messages_per_day integer,
@@ -105,6 +109,7 @@ export async function up(knex: Knex): Promise<void> {
       v_need_message boolean;
       v_maybe_new boolean := false;
       v_new boolean := false;
+      v_took_month boolean := false;
       v_count integer;
       v_contacts integer;
       v_messages integer;
@@ -122,28 +127,35 @@ export async function up(knex: Knex): Promise<void> {
         v_maybe_new := NOT EXISTS (SELECT 1 FROM known_recipients k WHERE k.tenant_id = p_tenant_id AND k.phone_number = v_to);
       END IF;
       IF NOT v_maybe_new AND NOT v_need_message THEN RETURN 'ok'; END IF;
-      BEGIN
-        UPDATE messages m SET counted_new_contact = m.counted_new_contact OR v_maybe_new,
-                              counted_daily_message = m.counted_daily_message OR v_need_message
-         WHERE m.tenant_id = p_tenant_id AND m.id = p_message_id;
-        IF v_maybe_new THEN
-          INSERT INTO new_contact_claims (tenant_id, period_start, phone_number, day, message_id)
-          VALUES (p_tenant_id, p_month, v_to, p_day, p_message_id) ON CONFLICT DO NOTHING;
-          GET DIAGNOSTICS v_rows = ROW_COUNT;
-          v_new := v_rows > 0;
-        END IF;
-        IF v_new THEN
-          IF p_new_per_month = 0 THEN RAISE EXCEPTION 'month:new_contacts' USING ERRCODE = 'SZCAP'; END IF;
+
+      IF v_maybe_new THEN
+        INSERT INTO new_contact_claims (tenant_id, period_start, phone_number, day, message_id)
+        VALUES (p_tenant_id, p_month, v_to, p_day, p_message_id) ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        v_new := v_rows > 0;
+      END IF;
+      IF v_new THEN
+        IF p_new_per_month = 0 THEN
+          v_over := 'month:new_contacts';
+        ELSE
           INSERT INTO usage_monthly AS u (tenant_id, period_start, new_contacts) VALUES (p_tenant_id, p_month, 1)
           ON CONFLICT (tenant_id, period_start) DO UPDATE SET new_contacts = u.new_contacts + 1
             WHERE p_new_per_month IS NULL OR u.new_contacts < p_new_per_month
           RETURNING u.new_contacts INTO v_count;
-          IF NOT FOUND THEN RAISE EXCEPTION 'month:new_contacts' USING ERRCODE = 'SZCAP'; END IF;
-          IF p_new_per_month IS NOT NULL AND v_count >= p_new_per_month THEN v_reached := v_reached || 'month:new_contacts'::text; END IF;
+          IF NOT FOUND THEN
+            v_over := 'month:new_contacts';
+          ELSE
+            v_took_month := true;
+            IF p_new_per_month IS NOT NULL AND v_count >= p_new_per_month THEN v_reached := v_reached || 'month:new_contacts'::text; END IF;
+          END IF;
         END IF;
-        IF v_new OR v_need_message THEN
-          IF v_new AND p_new_per_day = 0 THEN RAISE EXCEPTION 'day:new_contacts' USING ERRCODE = 'SZCAP'; END IF;
-          IF v_need_message AND p_messages_per_day = 0 THEN RAISE EXCEPTION 'day:messages' USING ERRCODE = 'SZCAP'; END IF;
+      END IF;
+      IF v_over IS NULL AND (v_new OR v_need_message) THEN
+        IF v_new AND p_new_per_day = 0 THEN
+          v_over := 'day:new_contacts';
+        ELSIF v_need_message AND p_messages_per_day = 0 THEN
+          v_over := 'day:messages';
+        ELSE
           INSERT INTO usage_daily AS u (tenant_id, day, new_contacts, messages)
           VALUES (p_tenant_id, p_day, v_new::int, v_need_message::int)
           ON CONFLICT (tenant_id, day) DO UPDATE
@@ -153,18 +165,28 @@ export async function up(knex: Knex): Promise<void> {
           RETURNING u.new_contacts, u.messages INTO v_contacts, v_messages;
           IF NOT FOUND THEN
             SELECT u.new_contacts INTO v_contacts FROM usage_daily u WHERE u.tenant_id = p_tenant_id AND u.day = p_day;
-            IF v_new AND p_new_per_day IS NOT NULL AND v_contacts >= p_new_per_day THEN
-              RAISE EXCEPTION 'day:new_contacts' USING ERRCODE = 'SZCAP';
-            END IF;
-            RAISE EXCEPTION 'day:messages' USING ERRCODE = 'SZCAP';
+            v_over := CASE WHEN v_new AND p_new_per_day IS NOT NULL AND v_contacts >= p_new_per_day THEN 'day:new_contacts' ELSE 'day:messages' END;
+          ELSE
+            IF v_new AND p_new_per_day IS NOT NULL AND v_contacts >= p_new_per_day THEN v_reached := v_reached || 'day:new_contacts'::text; END IF;
+            IF v_need_message AND p_messages_per_day IS NOT NULL AND v_messages >= p_messages_per_day THEN v_reached := v_reached || 'day:messages'::text; END IF;
           END IF;
-          IF v_new AND p_new_per_day IS NOT NULL AND v_contacts >= p_new_per_day THEN v_reached := v_reached || 'day:new_contacts'::text; END IF;
-          IF v_need_message AND p_messages_per_day IS NOT NULL AND v_messages >= p_messages_per_day THEN v_reached := v_reached || 'day:messages'::text; END IF;
         END IF;
-      EXCEPTION WHEN SQLSTATE 'SZCAP' THEN
-        v_over := SQLERRM;
-      END;
-      IF v_over IS NOT NULL THEN v_reached := ARRAY[v_over]; END IF;
+      END IF;
+
+      IF v_over IS NOT NULL THEN
+        -- Give back what this message took under the other caps.
+        IF v_took_month THEN
+          UPDATE usage_monthly u SET new_contacts = u.new_contacts - 1 WHERE u.tenant_id = p_tenant_id AND u.period_start = p_month;
+        END IF;
+        IF v_new THEN
+          DELETE FROM new_contact_claims c WHERE c.tenant_id = p_tenant_id AND c.period_start = p_month AND c.phone_number = v_to AND c.message_id = p_message_id;
+        END IF;
+        v_reached := ARRAY[v_over];
+      ELSE
+        UPDATE messages m SET counted_new_contact = m.counted_new_contact OR v_maybe_new,
+                              counted_daily_message = m.counted_daily_message OR v_need_message
+         WHERE m.tenant_id = p_tenant_id AND m.id = p_message_id;
+      END IF;
       -- Once per tenant and period: the first time a counter reaches (or a message meets) its cap.
       FOREACH v_cap IN ARRAY v_reached LOOP
         INSERT INTO billing_events (tenant_id, id, type, data, dedupe_key)
@@ -339,9 +361,7 @@ export async function up(knex: Knex): Promise<void> {
       END IF;
 
       -- dispatch
-      SELECT * INTO v_t FROM senderz_transition_message(p_tenant_id, p_message_id, 'sending', NULL, now());
-      UPDATE messages m SET line_id = p_line_id, from_number = p_from, channel = p_channel
-       WHERE m.tenant_id = p_tenant_id AND m.id = p_message_id;
+      SELECT * INTO v_t FROM senderz_transition_message(p_tenant_id, p_message_id, 'sending', NULL, now(), p_line_id, p_from, p_channel);
       INSERT INTO dispatches (tenant_id, id, message_id, line_id, channel, priority)
       VALUES (p_tenant_id, p_dispatch_id, p_message_id, p_line_id, p_channel, p_priority);
       INSERT INTO conversations AS c (tenant_id, line_id, phone_number, last_outbound_at)
@@ -517,7 +537,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw('DROP FUNCTION IF EXISTS senderz_route_context(text, text)');
   await knex.raw('DROP FUNCTION IF EXISTS senderz_lines_held_by_others(text, text)');
   await knex.raw('DROP FUNCTION IF EXISTS senderz_take_usage_slots(text, text, integer, integer, integer, date, date, text[])');
-  await knex.raw('DROP FUNCTION IF EXISTS senderz_transition_message(text, text, text, text, timestamptz)');
+  await knex.raw('DROP FUNCTION IF EXISTS senderz_transition_message(text, text, text, text, timestamptz, text, text, text)');
   await knex.raw(`
     CREATE OR REPLACE FUNCTION senderz_conversation_owner(p_line_id text, p_phone_number text)
     RETURNS text
@@ -532,6 +552,5 @@ export async function down(knex: Knex): Promise<void> {
            jsonb_build_object('tenantId', d.tenant_id, 'messageId', d.message_id, 'dispatchId', d.id), d.priority, d.available_at
       FROM dispatches d WHERE d.status = 'pending'
     ON CONFLICT (queue, job_name, ref_id) DO NOTHING`);
-  await knex.raw('DROP INDEX IF EXISTS dispatches_pending_available_at_index');
   await knex.raw('ALTER TABLE dispatches DROP COLUMN priority, DROP COLUMN available_at, DROP COLUMN enqueued_at');
 }

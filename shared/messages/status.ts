@@ -38,7 +38,7 @@ export async function transitionMessage(
   status: MessageStatus,
   options: { reason?: string | null; occurredAt?: Date; set?: Record<string, unknown> } = {},
 ): Promise<Transition> {
-  const result = await t.trx.raw('SELECT * FROM senderz_transition_message(?, ?, ?, ?, ?)', [
+  const result = await t.trx.raw('SELECT * FROM senderz_transition_message(?, ?, ?, ?, ?, NULL, NULL, NULL)', [
     t.tenantId,
     messageId,
     status,
