@@ -1,5 +1,23 @@
+import pg from 'pg';
 import { createSimulator } from '../simulator/server';
 import { benchOperator, cpuMeter, createBenchEnv, percentile, rssMb, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+
+/**
+ * Transactions committed in the bench database so far (pg_stat_database).
+ * Backends report their counts when idle for a while, so a reading is taken
+ * after the pipeline has been quiet for PGSTAT_SETTLE_MS.
+ */
+const PGSTAT_SETTLE_MS = 11000;
+async function transactions(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const result = await client.query('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()');
+    return Number(result.rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
 
 /**
  * Accept → bridge latency: messages posted at a steady rate through the real
@@ -31,6 +49,7 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
 
     const p50s: number[] = [];
     const p99s: number[] = [];
+    const xacts: number[] = [];
     const cpu: Record<string, number[]> = {};
     const [web, sending, dispatch] = processes;
     const named = { web, sending, dispatch };
@@ -47,6 +66,8 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
       const warmup = run === 0;
       progress(warmup ? 'e2e: warming up' : `e2e: run ${run}/${runs} at ${rate} msg/s for ${seconds} s`);
       simulator.reset();
+      if (!warmup) await new Promise((resolve) => setTimeout(resolve, PGSTAT_SETTLE_MS));
+      const xactBefore = warmup ? 0 : await transactions(bench.env.DATABASE_URL);
       const meter = cpuMeter({ web: web.pid, sending: sending.pid, dispatch: dispatch.pid, 'bench + simulator': process.pid });
       const started = new Map<string, number>();
       const total = warmup ? rate : rate * seconds;
@@ -75,6 +96,9 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const perMessage = meter.stop(started.size);
       if (warmup) continue;
+      await new Promise((resolve) => setTimeout(resolve, PGSTAT_SETTLE_MS));
+      // The reading itself is one transaction; heartbeats add a few.
+      xacts.push((await transactions(bench.env.DATABASE_URL) - xactBefore - 1) / started.size);
       for (const [name, ms] of Object.entries(perMessage)) (cpu[name] ??= []).push(ms);
       const latencies = simulator
         .sends()
@@ -92,6 +116,7 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
       ]),
       summarize(`accept → bridge @${rate}/s`, 'p50', p50s, 'ms', 'target ≤ 20'),
       summarize(`accept → bridge @${rate}/s`, 'p99', p99s, 'ms', 'target ≤ 60'),
+      summarize(`accept → bridge @${rate}/s`, 'PostgreSQL transactions per message', xacts, 'xact', 'pg_stat_database.xact_commit; send → delivered; target ≤ 3'),
       ...Object.entries(cpu).map(([name, values]) => summarize(`accept → bridge @${rate}/s`, `CPU per message: ${name}`, values, 'ms', 'send, route, push, sent + delivered reports')),
     ];
   } finally {
