@@ -27,6 +27,8 @@ export async function up(knex: Knex): Promise<void> {
     UPDATE dispatches d SET available_at = o.available_at, priority = o.priority
       FROM outbox o WHERE o.queue = 'dispatch' AND o.job_name = 'dispatch-message' AND o.ref_id = d.id`);
   await knex.raw("DELETE FROM outbox WHERE queue = 'dispatch'");
+  // An inbound message is dated by the platform when it arrives; the device's clock is kept here.
+  await knex.raw('ALTER TABLE messages ADD COLUMN device_occurred_at timestamptz');
 
   // Status changes: the one definition of "forward only", the history row, the
   // webhook's outbox row (only for subscribed tenants) and the known-recipient
@@ -553,4 +555,5 @@ export async function down(knex: Knex): Promise<void> {
       FROM dispatches d WHERE d.status = 'pending'
     ON CONFLICT (queue, job_name, ref_id) DO NOTHING`);
   await knex.raw('ALTER TABLE dispatches DROP COLUMN priority, DROP COLUMN available_at, DROP COLUMN enqueued_at');
+  await knex.raw('ALTER TABLE messages DROP COLUMN device_occurred_at');
 }

@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import { decryptSecret } from '../../shared/crypto';
 import { verifyDeviceSignature } from '../../shared/device/signing';
 import { applyDeviceEvents } from '../../shared/device/events';
-import { AppError, UnauthorizedError } from '../../shared/errors';
+import { AppError, ForbiddenError, UnauthorizedError } from '../../shared/errors';
 import { securityEvent } from '../../shared/db/tenant';
 import { enqueueAll } from '../../shared/outbox';
 import { deviceEventsSchema, DeviceEvent } from '../../shared/schemas/device';
@@ -35,6 +35,10 @@ export function deviceRoutes(deps: ApiDeps): Router {
     if (problem) {
       securityEvent('device_bad_signature', { lineId: line.id, problem });
       throw new UnauthorizedError(problem === 'stale' ? 'Stale timestamp.' : 'Bad signature.', 'INVALID_SIGNATURE');
+    }
+    if (!line.enabled) {
+      securityEvent('device_line_disabled', { lineId: line.id });
+      throw new ForbiddenError('This line is disabled; its events are not accepted.');
     }
     let parsed: unknown;
     try {

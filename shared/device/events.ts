@@ -63,9 +63,10 @@ export async function recordInbound(t: TenantTx, line: PhoneLineRow, event: { fr
     status: 'received',
     line_id: line.id,
     last_sequence: 1,
-    created_at: event.occurredAt,
+    // The platform's receive time orders the conversation; the device's own clock is kept beside it.
+    device_occurred_at: event.occurredAt,
   });
-  await t.insert('message_events', { message_id: id, sequence: 1, status: 'received', occurred_at: event.occurredAt });
+  await t.insert('message_events', { message_id: id, sequence: 1, status: 'received' });
   await t.trx.raw(
     `INSERT INTO conversations (tenant_id, line_id, phone_number, last_outbound_at, last_inbound_at) VALUES (?, ?, ?, now(), now())
      ON CONFLICT (tenant_id, line_id, phone_number) DO UPDATE SET last_inbound_at = now()`,
@@ -103,7 +104,8 @@ async function applyHeartbeat(app: Knex, line: PhoneLineRow, event: DeviceEvent)
     .where({ id: line.id })
     .update({
       status: 'online',
-      last_heartbeat_at: app.raw('GREATEST(COALESCE(last_heartbeat_at, ?::timestamptz), ?::timestamptz)', [event.occurred_at, event.occurred_at]),
+      // A device clock ahead of ours must not keep a line "online" after it went quiet: clamp to now.
+      last_heartbeat_at: app.raw('GREATEST(COALESCE(last_heartbeat_at, LEAST(?::timestamptz, now())), LEAST(?::timestamptz, now()))', [event.occurred_at, event.occurred_at]),
       health: JSON.stringify(health),
     });
 }

@@ -157,6 +157,63 @@ describe('device gateway POST /device/v1/events', () => {
     expect(row.status).to.equal('offline');
   });
 
+  it('when a heartbeat is dated in the future, then the line\'s last heartbeat is clamped to now (a fast device clock cannot keep a silent line online)', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    const inAnHour = new Date(Date.now() + 3600000).toISOString();
+    expect((await signed(line.id, line.secret, { events: [{ id: 'hb-future', type: 'heartbeat', occurred_at: inAnHour }] })).status).to.equal(202);
+    const row = await harness().db.owner('phone_lines').where({ id: line.id }).first();
+    expect(row.status).to.equal('online');
+    expect(row.last_heartbeat_at.getTime()).to.be.at.most(Date.now() + 1000);
+    await harness().db.owner('phone_lines').where({ id: line.id }).update({ last_heartbeat_at: new Date(Date.now() - 91000) });
+    expect(await sweepLines(workerDeps())).to.include(line.id);
+  });
+
+  it('when the operator disabled a line, then its signed events get 403 FORBIDDEN and nothing is applied', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    const { messageId, dispatchId } = await dispatchedMessage(a, line);
+    expect((await api().patch(`/admin/phone-lines/${line.id}`).set(adminHeaders()).send({ enabled: false })).status).to.equal(200);
+    const res = await signed(line.id, line.secret, {
+      events: [
+        { id: 'off-1', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId },
+        { id: 'off-2', type: 'received', occurred_at: now(), from: '+15551119999', to: line.phoneNumber, body: 'hi', channel: 'sms' },
+        { id: 'off-3', type: 'heartbeat', occurred_at: now() },
+      ],
+    });
+    expect(res.status).to.equal(403);
+    expect(res.body.code).to.equal('FORBIDDEN');
+    expect(await statusOf(messageId)).to.equal('sending');
+    expect(await harness().db.owner('messages').where({ tenant_id: a.id, direction: 'inbound' }).select('id')).to.have.length(0);
+    expect((await harness().db.owner('phone_lines').where({ id: line.id }).first()).status).to.equal('offline');
+  });
+
+  it('when a bridge reports on a dispatch that was re-routed to another line, then nothing moves', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    const { messageId, dispatchId } = await dispatchedMessage(a, line);
+    await harness().db.owner('dispatches').where({ id: dispatchId }).update({ status: 'rerouted' });
+    const res = await signed(line.id, line.secret, { events: [{ id: 'late-1', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }, { id: 'late-2', type: 'failed', reason: 'carrier_error', occurred_at: now(), dispatch_id: dispatchId }] });
+    expect(res.status).to.equal(202);
+    expect(await statusOf(messageId)).to.equal('sending');
+    expect((await harness().db.owner('dispatches').where({ id: dispatchId }).first()).status).to.equal('rerouted');
+    const statuses = (await harness().db.owner('message_events').where({ message_id: messageId }).orderBy('sequence')).map((row) => row.status);
+    expect(statuses).to.deep.equal(['queued', 'sending']);
+  });
+
+  it('when an inbound message carries a device time far from ours, then it is dated by its arrival and the device time is kept beside it', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    const deviceTime = new Date(Date.now() - 2 * 86400000);
+    const before = Date.now();
+    expect((await signed(line.id, line.secret, { events: [{ id: 'in-old', type: 'received', occurred_at: deviceTime.toISOString(), from: '+15551117777', to: line.phoneNumber, body: 'hello', channel: 'sms' }] })).status).to.equal(202);
+    const message = await harness().db.owner('messages').where({ tenant_id: a.id, direction: 'inbound', from_number: '+15551117777' }).first();
+    expect(message.created_at.getTime()).to.be.within(before - 1000, Date.now() + 1000);
+    expect(message.device_occurred_at.toISOString()).to.equal(deviceTime.toISOString());
+    const history = await harness().db.owner('message_events').where({ message_id: message.id }).first();
+    expect(history.occurred_at.getTime()).to.be.within(before - 1000, Date.now() + 1000);
+  });
+
   it('when an inbound message arrives, then it is stored durably with its processing job before the 202', async () => {
     const a = await createTenant();
     const line = await addLine(a);
