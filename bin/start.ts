@@ -14,9 +14,10 @@ import { POOLS } from '../workers/pools';
 import type { Config } from '../shared/config';
 
 /**
- * `npm start`: migrate, seed a demo on an empty database, then run every
- * process type (web, each pool, the scheduler and the device simulator) as one
- * supervised tree that restarts a crashed child and stops cleanly on SIGTERM.
+ * `npm start`: migrate, seed a demo on an empty database, then run the web
+ * process, every pool (in one worker process), the scheduler and the device
+ * simulator as one supervised tree that restarts a crashed child and stops
+ * cleanly on SIGTERM.
  */
 const DEMO_FILE = path.resolve(process.cwd(), '.senderz', 'demo.json');
 const DEMO_LINE_NUMBER = '+15550001000';
@@ -112,7 +113,9 @@ runMain('start', async () => {
   const dist = path.resolve(__dirname, '..');
   const children: Child[] = [
     { name: 'web', script: path.join(dist, 'bin', 'web.js'), args: [], env, process: null, restarts: 0 },
-    ...Object.keys(POOLS).map((pool) => ({ name: pool, script: path.join(dist, 'bin', 'worker.js'), args: [pool], env, process: null, restarts: 0 })),
+    // Every pool in one process (each still its own BullMQ Worker on its own queue): one box's
+    // memory goes to the work, not to six Node.js runtimes. The Procfile keeps one type per pool.
+    { name: 'workers', script: path.join(dist, 'bin', 'worker.js'), args: Object.keys(POOLS), env, process: null, restarts: 0 },
     { name: 'scheduler', script: path.join(dist, 'bin', 'scheduler.js'), args: [], env, process: null, restarts: 0 },
   ];
   if (config.simulator.enabled) {

@@ -1,32 +1,45 @@
+import type { Worker } from 'bullmq';
 import { bootConfig, BootError, connectDatabase, connectRedis, onShutdown, runMain } from '../shared/boot';
 import { createQueues } from '../shared/queues';
 import { logger } from '../shared/logger';
 import { closeWorkers } from '../workers/runtime';
-import { isPoolName, POOLS, startPool } from '../workers/pools';
+import { isPoolName, POOLS, PoolName, startPool } from '../workers/pools';
 
+/**
+ * `worker.js <pool> [<pool> …]`: one BullMQ Worker per named pool, each on its
+ * own queue. The Procfile runs one pool per process type; `npm start` runs
+ * every pool in one process to keep a single box's memory down.
+ */
 runMain('worker', async () => {
-  const name = process.argv[2] ?? '';
-  if (!isPoolName(name)) throw new BootError(`unknown pool "${name}"; pools: ${Object.keys(POOLS).join(', ')}`);
+  const names = process.argv.slice(2);
+  if (names.length === 0) throw new BootError(`name a pool; pools: ${Object.keys(POOLS).join(', ')}`);
+  const unknown = names.find((name) => !isPoolName(name));
+  if (unknown !== undefined) throw new BootError(`unknown pool "${unknown}"; pools: ${Object.keys(POOLS).join(', ')}`);
+  const pools = [...new Set(names)] as PoolName[];
   const config = bootConfig();
-  const envConcurrency = process.env[`${name.toUpperCase()}_CONCURRENCY`];
-  const concurrency = envConcurrency ? Number(envConcurrency) : undefined;
-  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
-    throw new BootError(`${name.toUpperCase()}_CONCURRENCY must be a positive integer`);
+  const concurrency = new Map<PoolName, number | undefined>();
+  for (const name of pools) {
+    const variable = `${name.toUpperCase()}_CONCURRENCY`;
+    const value = process.env[variable];
+    const parsed = value ? Number(value) : undefined;
+    if (parsed !== undefined && (!Number.isInteger(parsed) || parsed < 1)) throw new BootError(`${variable} must be a positive integer`);
+    concurrency.set(name, parsed);
   }
-  const db = await connectDatabase(config, { appPoolMax: Math.min(40, (concurrency ?? POOLS[name].concurrency) + 4) });
+  const connections = pools.reduce((sum, name) => sum + (concurrency.get(name) ?? POOLS[name].concurrency), 0);
+  const db = await connectDatabase(config, { appPoolMax: Math.min(40, connections + 4) });
   const producer = await connectRedis(config, 'producer');
   const workerConnection = await connectRedis(config, 'worker');
   const queues = createQueues(producer, config.queuePrefix);
-  const log = logger.child({ pool: name });
-  const worker = startPool(name, { config, db, queues, redis: producer, log }, workerConnection, concurrency);
+  const label = pools.join('+');
+  const workers: Worker[] = pools.map((name) => startPool(name, { config, db, queues, redis: producer, log: logger.child({ pool: name }) }, workerConnection, concurrency.get(name)));
 
-  onShutdown(name, async () => {
-    await closeWorkers([worker], 20000);
+  onShutdown(label, async () => {
+    await closeWorkers(workers, 20000);
     await queues.close();
     producer.disconnect();
     workerConnection.disconnect();
     await db.destroy();
   });
   // Ready only once SIGTERM is handled: a supervisor may signal the moment it reads this line.
-  log.info({ concurrency: worker.opts.concurrency }, 'worker pool started');
+  logger.child({ pool: label }).info({ concurrency: Object.fromEntries(pools.map((name, i) => [name, workers[i].opts.concurrency])) }, 'worker pool started');
 });
