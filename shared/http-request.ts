@@ -3,8 +3,8 @@ import https from 'node:https';
 
 /**
  * One HTTP request over kept-alive connections, answered as status and text.
- * The platform's busiest outbound calls (pushes to bridges, and the simulated
- * bridges' event posts) go through this rather than `fetch`: measured on this
+ * The platform's busiest outbound calls (pushes to bridges) go through this
+ * rather than `fetch`: measured on this
  * platform's machine, `fetch` took about 0.8 ms of CPU per small JSON request
  * and node:http with a keep-alive agent about 0.2 ms.
  *

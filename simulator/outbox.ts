@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { signatureHeaders } from './signing';
-import { requestText, TextAnswer } from '../shared/http-request';
+import { postJson, PostAnswer } from './http';
 
 export const MAX_EVENTS_PER_POST = 100;
 
@@ -106,10 +106,9 @@ export function createOutbox(settings: OutboxSettings): Outbox {
       events: batch.length,
       types: [...new Set(batch.map((event) => event.type))],
     };
-    let response: TextAnswer;
+    let response: PostAnswer;
     try {
-      response = await requestText(settings.eventsUrl, {
-        method: 'POST',
+      response = await postJson(settings.eventsUrl, {
         headers: {
           'Content-Type': 'application/json',
           'X-Senderz-Timestamp': timestamp,

@@ -1,3 +1,5 @@
+import type { Knex } from 'knex';
+import { jobId, Queues } from '../queues';
 import type { TenantTx } from '../db/tenant';
 import type { TenantRow } from './tenants';
 import { effectiveLimit } from '../plans';
@@ -163,4 +165,33 @@ export async function listUsageRecords(t: TenantTx, limit: number, cursor: strin
   const query = t.from('usage_records').orderBy('period_start', 'desc').limit(limit + 1);
   if (cursor) void query.where('period_start', '<', cursor);
   return (await query) as UsageRecordRow[];
+}
+
+/**
+ * The daily maintenance tick (cross-tenant, owner pool): one billing job per
+ * tenant for the current month (usage to date) and for the previous month
+ * (its final totals; repeated daily, so a lost job is made good the next
+ * day). Job ids are deterministic per tenant, period and day: two ticks or
+ * two schedulers enqueue each roll-up once.
+ */
+export async function enqueueUsageRollUps(deps: { db: { owner: Knex }; queues: Queues }, now: Date = new Date()): Promise<number> {
+  const current = utcMonth(now);
+  const previous = utcMonth(new Date(startOfUtcMonth(now).getTime() - 1));
+  const day = now.toISOString().slice(0, 10).replace(/-/g, '');
+  let enqueued = 0;
+  let after = '';
+  for (;;) {
+    const tenants = (await deps.db.owner('tenants').where('id', '>', after).orderBy('id').limit(500).select('id')) as { id: string }[];
+    if (tenants.length === 0) break;
+    await Promise.all(
+      tenants.flatMap((tenant) =>
+        [previous, current].map((periodStart) =>
+          deps.queues.add('billing', 'roll-up-usage', { tenantId: tenant.id, periodStart }, { jobId: jobId('roll-up-usage', tenant.id, periodStart.replace(/-/g, ''), day) }),
+        ),
+      ),
+    );
+    enqueued += tenants.length * 2;
+    after = tenants[tenants.length - 1].id;
+  }
+  return enqueued;
 }

@@ -3,7 +3,7 @@ import { adminHeaders, api, createTenant, deleteRedisPrefix, eventually, harness
 import { workerDeps } from '../helpers/platform';
 import { runThroughPool } from '../helpers/jobs';
 import { createBillingHandlers } from '../../workers/billing';
-import { enqueueUsageRollUps } from '../../workers/billing/roll-up';
+import { enqueueUsageRollUps } from '../../shared/data/usage';
 import { createMaintenanceHandlers } from '../../workers/maintenance';
 import { SCHEDULE, tickJobId } from '../../workers/schedule';
 import { createQueues } from '../../shared/queues';

@@ -1,7 +1,7 @@
 import type { QueueHandlers } from '../runtime';
 import type { WorkerDeps } from '../deps';
 import { relayOutbox } from './relay';
-import { enqueueUsageRollUps } from '../billing/roll-up';
+import { enqueueUsageRollUps } from '../../shared/data/usage';
 
 /** Message bodies are purged after this many days; metadata stays (PRODUCT.md §6). */
 export const BODY_RETENTION_DAYS = 90;
