@@ -9,6 +9,7 @@ import { QUEUE_NAMES } from '../shared/queues';
 import { errorHandler, notFoundHandler } from './errors';
 import { createAuthenticator, Authenticator } from './middleware/auth';
 import { createRateLimiter } from './middleware/rate-limit';
+import { testKeysTouchSandboxOnly } from './middleware/test-keys';
 import { createIdempotency } from './middleware/idempotency';
 import { adminAuth } from './middleware/admin-auth';
 import { apiKeyRoutes } from './routes/api-keys';
@@ -107,7 +108,7 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
   // Tenant API. Body parsing runs after authentication so an unauthenticated
   // caller cannot make the server parse a megabyte of JSON.
   const v1 = express.Router();
-  v1.use(auth.middleware, createRateLimiter(redis, config.queuePrefix), readingBody(contactImportBodyParser()), json, createIdempotency(db.app, log));
+  v1.use(auth.middleware, testKeysTouchSandboxOnly, createRateLimiter(redis, config.queuePrefix), readingBody(contactImportBodyParser()), json, createIdempotency(db.app, log));
   v1.use('/api-keys', apiKeyRoutes(deps, auth));
   v1.use('/messages', messageRoutes(deps));
   v1.use('/capabilities', capabilityRoutes(deps));

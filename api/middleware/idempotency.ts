@@ -65,7 +65,12 @@ const SHOWN_ONCE = new Set(['key', 'secret']);
 type Container = Record<string, unknown> | unknown[];
 
 function isContainer(value: unknown): value is Container {
-  return Boolean(value) && typeof value === 'object';
+  return Boolean(value) && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON !== 'function';
+}
+
+/** What JSON.stringify would write for a leaf: a Date (or anything with toJSON) as its JSON form, e.g. an ISO string. */
+function leaf(value: unknown): unknown {
+  return value && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function' ? (value as { toJSON(): unknown }).toJSON() : value;
 }
 
 /**
@@ -73,7 +78,7 @@ function isContainer(value: unknown): value is Container {
  * canonicalJson: a response can echo client data nested thousands deep.
  */
 export function withoutSecrets(value: unknown): unknown {
-  if (!isContainer(value)) return value;
+  if (!isContainer(value)) return leaf(value);
   const emptyLike = (source: Container): Container => (Array.isArray(source) ? new Array<unknown>(source.length) : {});
   const root = emptyLike(value);
   const pending: [Container, Container][] = [[value, root]];
@@ -87,7 +92,7 @@ export function withoutSecrets(value: unknown): unknown {
       else if (isContainer(inner)) {
         copy = emptyLike(inner);
         pending.push([inner, copy as Container]);
-      } else copy = inner;
+      } else copy = leaf(inner);
       // defineProperty, not assignment: a "__proto__" key in echoed client data stays a plain field.
       Object.defineProperty(target, field, { value: copy, enumerable: true, writable: true, configurable: true });
     }
@@ -106,13 +111,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export function createIdempotency(app: Knex, log: Logger): RequestHandler {
   return (req, res, next) => {
-    const key = req.get('Idempotency-Key');
-    if (req.method !== 'POST' || key === undefined || !req.caller) {
+    const given = req.get('Idempotency-Key');
+    if (req.method !== 'POST' || given === undefined || !req.caller) {
       next();
       return;
     }
     const tenantId = req.caller.tenantId;
-    if (key.length === 0 || key.length > 255) {
+    // Keys are scoped to the tenant and to the key's mode: a test key never replays a live
+    // response. The mark cannot collide with a live key: a header value holds no line break.
+    const key = req.caller.sandbox ? `test\n${given}` : given;
+    if (given.length === 0 || given.length > 255) {
       next(new ValidationError('Idempotency-Key must be 1 to 255 characters.', [{ path: 'Idempotency-Key', message: 'must be 1 to 255 characters' }]));
       return;
     }

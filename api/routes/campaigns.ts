@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { withTenant, TenantTx } from '../../shared/db/tenant';
-import { ServiceUnavailableError, ValidationError } from '../../shared/errors';
+import { ForbiddenError, ServiceUnavailableError, ValidationError } from '../../shared/errors';
 import { enqueueAll, OutboxJob } from '../../shared/outbox';
 import { requireTemplateForSend } from '../../shared/data/templates';
 import type { RequestedChannel } from '../../shared/data/messages';
@@ -117,13 +117,23 @@ export function campaignRoutes(deps: ApiDeps): Router {
     res.json({ data });
   });
 
+  /** A test key steers sandbox campaigns only. */
+  async function assertMayChange(t: TenantTx, caller: Caller, id: string): Promise<void> {
+    const campaign = await getCampaign(t, id);
+    if (caller.sandbox && !campaign.sandbox) throw new ForbiddenError('A test key (tf_test_) cannot change a live campaign; use a live key.');
+  }
+
   router.post('/:id/pause', async (req, res) => {
-    const data = await withTenant(deps.db.app, req.caller!.tenantId, async (t) => present(t, await pauseCampaign(t, req.params.id)));
+    const data = await withTenant(deps.db.app, req.caller!.tenantId, async (t) => {
+      await assertMayChange(t, req.caller!, req.params.id);
+      return present(t, await pauseCampaign(t, req.params.id));
+    });
     res.json({ data });
   });
 
   router.post('/:id/resume', async (req, res) => {
     const { data, jobs } = await withTenant(deps.db.app, req.caller!.tenantId, async (t) => {
+      await assertMayChange(t, req.caller!, req.params.id);
       const resumed = await resumeCampaign(t, req.params.id);
       return { data: await present(t, resumed.row), jobs: resumed.jobs };
     });
@@ -133,6 +143,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
 
   router.post('/:id/cancel', async (req, res) => {
     const { data, jobs } = await withTenant(deps.db.app, req.caller!.tenantId, async (t) => {
+      await assertMayChange(t, req.caller!, req.params.id);
       const cancelled = await cancelCampaign(t, req.params.id);
       return { data: await present(t, cancelled.row), jobs: cancelled.jobs };
     });

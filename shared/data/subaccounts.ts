@@ -271,11 +271,11 @@ async function agencyLine(trx: Knex.Transaction, agencyId: string, lineId: strin
 }
 
 /**
- * Hands one of the agency's lines to a client. Whatever the operator's mode,
- * the line becomes dedicated to the client while assigned: the client sends
- * from it (before its pool, as with any dedicated line) and inbound messages
- * on it are the client's. The pooled line keeps its pool name; unassigning
- * restores the previous mode and owner. A line the operator dedicated to a
+ * Hands one of the agency's dedicated lines to a client: the line becomes
+ * dedicated to the client while assigned (the client sends from it before its
+ * pool, and inbound messages on it are the client's); unassigning restores
+ * the previous owner. A pooled line the operator allotted to the agency stays
+ * in its pool (400). A line the operator dedicated to a
  * tenant outside the agency is not the agency's to give (409).
  */
 export async function assignLine(owner: Knex, agencyId: string, clientId: string, lineId: string): Promise<AgencyLineRow> {
@@ -291,6 +291,10 @@ export async function assignLine(owner: Knex, agencyId: string, clientId: string
       await trx('agency_line_assignments').where({ line_id: lineId }).delete();
     } else if (heldByClient) {
       return line;
+    }
+    if (line.mode === 'pooled') {
+      // A pooled line serves every tenant of its pool: moving it to one client would take it from the others.
+      throw new ValidationError('Only a line dedicated to the agency can be assigned to a client; this line is pooled.', [{ path: 'line_id', message: 'is a pooled line' }]);
     }
     if (line.mode === 'dedicated' && line.tenant_id !== agencyId) {
       throw new ConflictError('This line is dedicated to another account and cannot be assigned.');

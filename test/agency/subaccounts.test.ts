@@ -105,7 +105,9 @@ describe('agency subaccounts', () => {
       const key = await mintClientKey(agency, client, { sandbox: true });
       const sent = await api().post('/v1/messages').set(key.auth).send({ to: '+15555550001', body: 'client secret body' });
       expect(sent.status, JSON.stringify(sent.body)).to.equal(202);
-      const source = await api().post('/v1/ai/sources').set(key.auth).send({ type: 'faq', question: 'Client question?', answer: 'Client answer.' });
+      // Sources are live configuration: a test key may not add one (PRODUCT.md §3).
+      const liveKey = await mintClientKey(agency, client);
+      const source = await api().post('/v1/ai/sources').set(liveKey.auth).send({ type: 'faq', question: 'Client question?', answer: 'Client answer.' });
       expect(source.status).to.equal(201);
       expectError(await api().get(`/v1/messages/${sent.body.data.message_id}`).set(agency.sandboxAuth), 404, 'NOT_FOUND');
       const messages = await api().get('/v1/messages').set(agency.sandboxAuth);
@@ -140,13 +142,13 @@ describe('agency subaccounts', () => {
       expectError(await api().post(`/v1/subaccounts/${client}/api-keys`).set(agency.auth).send({ name: 'too fast', rate_limit: 301 }), 400, 'VALIDATION_ERROR', 'rate_limit');
     });
 
-    it('when a test key mints, then only test keys; a live key may mint either', async () => {
+    it('when a test key mints client keys, then 403 (keys are live state) and none is made; a live key may mint either', async () => {
       const agency = await createAgency();
       const client = await createSubaccount(agency);
-      const fromTest = await api().post(`/v1/subaccounts/${client}/api-keys`).set(agency.sandboxAuth).send({ name: 't' });
-      expect(fromTest.status).to.equal(201);
-      expect(fromTest.body.data.key).to.match(/^tf_test_/);
+      const keysBefore = (await harness().db.owner('api_keys').where({ tenant_id: client }).select('id')).length;
+      expectError(await api().post(`/v1/subaccounts/${client}/api-keys`).set(agency.sandboxAuth).send({ name: 't' }), 403, 'FORBIDDEN');
       expectError(await api().post(`/v1/subaccounts/${client}/api-keys`).set(agency.sandboxAuth).send({ name: 'l', sandbox: false }), 403, 'FORBIDDEN');
+      expect((await harness().db.owner('api_keys').where({ tenant_id: client }).select('id')).length).to.equal(keysBefore);
       const testFromLive = await api().post(`/v1/subaccounts/${client}/api-keys`).set(agency.auth).send({ name: 't2', sandbox: true });
       expect(testFromLive.body.data.key).to.match(/^tf_test_/);
     });
@@ -277,17 +279,16 @@ describe('agency subaccounts', () => {
       expectError(await api().delete(`/v1/subaccounts/${client}/lines/${line}`).set(agency.auth), 404, 'NOT_FOUND');
     });
 
-    it('when a pooled line is assigned, then it is dedicated to the client while assigned and pooled again (same pool) after', async () => {
+    it('when the agency assigns a pooled line to a client, then 400 naming line_id and the line stays in its pool for every tenant', async () => {
       const agency = await createAgency();
       const client = await createSubaccount(agency);
       const line = await allotLine(agency, 'pooled');
-      expect((await api().post(`/v1/subaccounts/${client}/lines`).set(agency.auth).send({ line_id: line })).body.data).to.include({ mode: 'pooled', client_id: client });
-      expect(await owner()('phone_lines').where({ id: line }).first()).to.include({ mode: 'dedicated', tenant_id: client, pool: agency.pool });
-      expect(await owner()('agency_line_assignments').where({ line_id: line }).first()).to.include({ previous_mode: 'pooled', previous_tenant_id: null, client_tenant_id: client });
-      // Other tenants of the pool (the agency itself here) no longer send from it.
-      expect((await usableLines(owner(), { id: agency.id, pool: agency.pool })).map((row) => row.id)).not.to.include(line);
-      await api().delete(`/v1/subaccounts/${client}/lines/${line}`).set(agency.auth);
-      expect(await owner()('phone_lines').where({ id: line }).first()).to.include({ mode: 'pooled', tenant_id: null, pool: agency.pool });
+      const before = await owner()('phone_lines').where({ id: line }).first();
+      const res = await api().post(`/v1/subaccounts/${client}/lines`).set(agency.auth).send({ line_id: line });
+      expectError(res, 400, 'VALIDATION_ERROR');
+      expect(JSON.stringify(res.body.details)).to.contain('line_id');
+      expect(await owner()('phone_lines').where({ id: line }).first()).to.deep.equal(before);
+      expect(await owner()('agency_line_assignments').where({ line_id: line })).to.have.length(0);
       expect((await usableLines(owner(), { id: agency.id, pool: agency.pool })).map((row) => row.id)).to.include(line);
     });
 

@@ -163,12 +163,13 @@ describe('API key authentication', () => {
       }
     });
 
-    it('when a sandbox (tf_test_) key creates a key, then the new key is a tf_test_ key too', async () => {
+    it('when a sandbox (tf_test_) key tries to create a key, then 403 FORBIDDEN (keys are live state) and no key is made; a live key creates live keys', async () => {
       const a = await createTenant();
+      const before = (await harness().db.owner('api_keys').where({ tenant_id: a.id }).select('id')).length;
       const res = await api().post('/v1/api-keys').set(a.sandboxAuth).send({ name: 'from sandbox' });
-      expect(res.status).to.equal(201);
-      expect(res.body.data.key).to.match(/^tf_test_/);
-      expect(res.body.data).to.include({ prefix: 'tf_test', sandbox: true });
+      expect(res.status).to.equal(403);
+      expect(res.body.code).to.equal('FORBIDDEN');
+      expect((await harness().db.owner('api_keys').where({ tenant_id: a.id }).select('id')).length).to.equal(before);
       const live = await api().post('/v1/api-keys').set(a.auth).send({ name: 'from live' });
       expect(live.body.data.key).to.match(/^tf_live_/);
     });
