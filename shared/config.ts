@@ -18,7 +18,7 @@ export interface Config {
   adminApiKey: string;
   encryptionKey: Buffer;
   webhookAllowPrivateNetworks: boolean;
-  jwt: { jwksUrl: string; issuer: string | null; audience: string | null; tenantClaim: string } | null;
+  jwt: { jwksUrl: string; issuer: string; audience: string; tenantClaim: string } | null;
   simulator: { enabled: boolean; port: number };
   logLevel: string;
   /** Public base URL printed in examples. */
@@ -151,6 +151,12 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   if (adminApiKey.length < 16) throw new ConfigError('ADMIN_API_KEY must be at least 16 characters');
 
   const jwksUrl = env.JWT_JWKS_URL;
+  if (jwksUrl) {
+    // Without both, a token minted for another application of the same identity provider would be accepted.
+    if (!env.JWT_ISSUER) throw new ConfigError('JWT_ISSUER is required when JWT_JWKS_URL is set');
+    if (!env.JWT_AUDIENCE) throw new ConfigError('JWT_AUDIENCE is required when JWT_JWKS_URL is set');
+    if (nodeEnv === 'production' && !jwksUrl.startsWith('https://')) throw new ConfigError('JWT_JWKS_URL must be an https:// URL when NODE_ENV=production');
+  }
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const host = env.HOST || '127.0.0.1';
   const retrySchedule = (env.WEBHOOK_RETRY_SCHEDULE || '30,120,600,1800,3600,10800,21600,43200,86400')
@@ -176,8 +182,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     jwt: jwksUrl
       ? {
           jwksUrl: url(env, 'JWT_JWKS_URL', '', ['http:', 'https:']),
-          issuer: env.JWT_ISSUER || null,
-          audience: env.JWT_AUDIENCE || null,
+          issuer: env.JWT_ISSUER as string,
+          audience: env.JWT_AUDIENCE as string,
           tenantClaim: env.JWT_TENANT_CLAIM || 'tenant_id',
         }
       : null,

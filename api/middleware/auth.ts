@@ -165,8 +165,8 @@ export function createAuthenticator(deps: { config: Config; app: Knex; redis: Re
       let payload: Record<string, unknown>;
       try {
         ({ payload } = await jwtVerify(token, jwks, {
-          issuer: config.jwt.issuer ?? undefined,
-          audience: config.jwt.audience ?? undefined,
+          issuer: config.jwt.issuer,
+          audience: config.jwt.audience,
           requiredClaims: ['exp'],
         }));
       } catch {

@@ -175,4 +175,19 @@ describe('portal users: JWT verified against a JWKS', () => {
     expect(res.headers['x-ratelimit-limit']).to.equal('60');
     expect(Number(res.headers['x-ratelimit-remaining'])).to.be.within(0, 59);
   });
+
+  describe('configuration', () => {
+    const base = () => ({ ...harness().env, JWT_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json', JWT_ISSUER: 'https://idp.example.com', JWT_AUDIENCE: 'senderz' });
+    it('when JWT_JWKS_URL is set without JWT_ISSUER or JWT_AUDIENCE, then the configuration is refused naming the missing one', () => {
+      expect(() => loadConfig({ ...base(), JWT_ISSUER: '' })).to.throw(/JWT_ISSUER is required when JWT_JWKS_URL is set/);
+      expect(() => loadConfig({ ...base(), JWT_AUDIENCE: '' })).to.throw(/JWT_AUDIENCE is required when JWT_JWKS_URL is set/);
+      expect(loadConfig(base()).jwt).to.include({ issuer: 'https://idp.example.com', audience: 'senderz' });
+    });
+
+    it('when NODE_ENV=production and the JWKS URL is plain http, then the configuration is refused; outside production it is allowed', () => {
+      const production = { ...base(), NODE_ENV: 'production', JWT_JWKS_URL: 'http://idp.example.com/jwks.json' };
+      expect(() => loadConfig(production)).to.throw(/JWT_JWKS_URL must be an https:\/\/ URL when NODE_ENV=production/);
+      expect(loadConfig({ ...base(), JWT_JWKS_URL: 'http://127.0.0.1:9/jwks.json' }).jwt?.jwksUrl).to.equal('http://127.0.0.1:9/jwks.json');
+    });
+  });
 });
