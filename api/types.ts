@@ -29,6 +29,8 @@ export interface Caller {
   permissions: Permission;
   /** Requests per minute for this caller; null = no limit. */
   rateLimit: number | null;
+  /** The operator's per-tenant `limits.requests_per_minute`: one budget for all of the tenant's keys and portal users. */
+  tenantRateLimit: number | null;
 }
 
 declare module 'express-serve-static-core' {

@@ -136,6 +136,7 @@ export function createAuthenticator(deps: { config: Config; app: Knex; redis: Re
       sandbox: record.prefix === 'tf_test',
       permissions: record.permissions,
       rateLimit: rateLimitFor(record),
+      tenantRateLimit: typeof record.limits?.requests_per_minute === 'number' ? record.limits.requests_per_minute : null,
     };
   }
 

@@ -3,34 +3,40 @@ import type { Redis } from 'ioredis';
 import { RateLimitedError } from '../../shared/errors';
 
 /**
- * Fixed one-minute windows per caller in Redis, shared by every API process.
- * One round trip: INCR and a guarded EXPIRE in a pipeline.
+ * Fixed one-minute windows in Redis, shared by every API process: one per
+ * caller (the key's limit, or the plan's), and one per tenant when the
+ * operator set `limits.requests_per_minute` (a budget for all the tenant's
+ * keys together, so minting more keys never buys more requests). One round
+ * trip: INCR and a guarded EXPIRE per window in one MULTI. The headers
+ * report the tighter of the two.
  */
 export function createRateLimiter(redis: Redis, prefix: string): RequestHandler {
   return (req, res, next) => {
     const caller = req.caller;
-    if (!caller || caller.rateLimit === null) {
+    if (!caller || (caller.rateLimit === null && caller.tenantRateLimit === null)) {
       next();
       return;
     }
-    const limit = caller.rateLimit;
     const nowSeconds = Math.floor(Date.now() / 1000);
     const windowStart = nowSeconds - (nowSeconds % 60);
     const reset = windowStart + 60;
-    const key = `${prefix}:ratelimit:${caller.subject}:${windowStart}`;
-    redis
-      .multi()
-      .incr(key)
-      .expire(key, 70)
+    const windows = [
+      { limit: caller.rateLimit, key: `${prefix}:ratelimit:${caller.subject}:${windowStart}` },
+      { limit: caller.tenantRateLimit, key: `${prefix}:ratelimit:tenant:${caller.tenantId}:${windowStart}` },
+    ].filter((window): window is { limit: number; key: string } => window.limit !== null);
+    const multi = redis.multi();
+    for (const window of windows) multi.incr(window.key).expire(window.key, 70);
+    multi
       .exec()
       .then((results) => {
-        const count = Number(results?.[0]?.[1] ?? 0);
+        const counts = windows.map((window, index) => ({ limit: window.limit, count: Number(results?.[index * 2]?.[1] ?? 0) }));
+        const tightest = counts.reduce((a, b) => (b.limit - b.count < a.limit - a.count ? b : a));
         res.set({
-          'X-RateLimit-Limit': String(limit),
-          'X-RateLimit-Remaining': String(Math.max(0, limit - count)),
+          'X-RateLimit-Limit': String(tightest.limit),
+          'X-RateLimit-Remaining': String(Math.max(0, tightest.limit - tightest.count)),
           'X-RateLimit-Reset': String(reset),
         });
-        if (count > limit) throw new RateLimitedError(Math.max(1, reset - nowSeconds));
+        if (counts.some((window) => window.count > window.limit)) throw new RateLimitedError(Math.max(1, reset - nowSeconds));
         next();
       })
       .catch(next);

@@ -298,6 +298,16 @@ describe('API key authentication', () => {
   });
 
   describe('rate limits', () => {
+    it('when the operator caps a tenant at N requests per minute, then all its keys together get N, not N each', async () => {
+      if (new Date().getSeconds() > 55) await new Promise((resolve) => setTimeout(resolve, 6000));
+      const a = await createTenant({ limits: { requests_per_minute: 3 } });
+      const statuses: number[] = [];
+      for (const auth of [a.auth, a.auth, a.sandboxAuth, a.sandboxAuth, a.auth]) statuses.push((await api().get('/v1/api-keys').set(auth)).status);
+      expect(statuses).to.deep.equal([200, 200, 200, 429, 429]);
+      const other = await createTenant({ limits: { requests_per_minute: 3 } });
+      expect((await api().get('/v1/api-keys').set(other.auth)).status, 'another tenant has its own budget').to.equal(200);
+    });
+
     it('when a key limited to 3/min makes requests, then the headers count down and the 4th is 429 RATE_LIMIT_EXCEEDED with Retry-After', async function () {
       this.timeout(30000);
       const a = await createTenant();
