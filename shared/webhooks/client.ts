@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { assertAddressAllowed, AddressPolicy, BLOCKED_ADDRESS_CODE, createSafeLookup, Resolver } from './ssrf';
+import { assertAddressAllowed, AddressPolicy, BLOCKED_ADDRESS_CODE, BlockedAddressError, createSafeLookup, Resolver } from './ssrf';
 
 export interface WebhookPost {
   url: string;
@@ -47,11 +47,16 @@ function agentsFor(policy: AddressPolicy, resolve?: Resolver): { http: http.Agen
   return pair;
 }
 
-function describeError(error: NodeJS.ErrnoException): string {
-  if (error.code === BLOCKED_ADDRESS_CODE) return `blocked: ${error.message}`;
+/**
+ * The error a tenant sees in its delivery log. It names the kind of failure,
+ * never the address a hostname resolved to: that would tell a tenant what
+ * sits on the platform's internal network.
+ */
+export function describeError(error: NodeJS.ErrnoException): string {
+  if (error.code === BLOCKED_ADDRESS_CODE) return `blocked: the host resolves to an address that is not allowed (${(error as BlockedAddressError).verdict.range})`;
   if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') return 'dns: host not found';
   if (error.code) return `network: ${error.code}`;
-  return `network: ${error.message.slice(0, 200)}`;
+  return `network: ${error.message.slice(0, 200).replace(/\[?[0-9a-f]*:[0-9a-f:.]*[0-9a-f]\]?(:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?/gi, '<address>')}`;
 }
 
 function attempt(input: WebhookPost, url: URL, started: number): Promise<{ answer: WebhookAnswer; reusedSocketReset: boolean }> {

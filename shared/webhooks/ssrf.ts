@@ -35,6 +35,11 @@ const METADATA_ADDRESSES = new Set(['169.254.169.254', 'fd00:ec2::254', '100.100
 /** The IPv4 address an IPv6 form carries (mapped, translated, NAT64, 6to4), if any. */
 function embeddedIPv4(address: ipaddr.IPv6, range: string): ipaddr.IPv4 | null {
   const parts = address.parts;
+  // IPv4-compatible (::a.b.c.d, deprecated but still routed by some stacks): the last 32 bits,
+  // whatever ipaddr.js calls the range (it sees ::7f00:1 as plain unicast). :: and ::1 are not.
+  if (parts.slice(0, 6).every((part) => part === 0) && (parts[6] !== 0 || parts[7] > 1)) {
+    return new ipaddr.IPv4([parts[6] >> 8, parts[6] & 0xff, parts[7] >> 8, parts[7] & 0xff]);
+  }
   switch (range) {
     case 'ipv4Mapped':
       return address.toIPv4Address();
