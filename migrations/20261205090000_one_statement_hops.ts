@@ -234,6 +234,27 @@ export async function up(knex: Knex): Promise<void> {
        ORDER BY GREATEST(c.last_outbound_at, COALESCE(c.last_inbound_at, c.last_outbound_at)) DESC LIMIT 1
     $$`);
 
+  // Who owns a record the caller's tenant could not find: the only way to tell
+  // "does not exist" from "another tenant's" (a probe worth a security log)
+  // once row-level security hides the row. Tables are an allow-list; only the
+  // owning tenant's id comes back, and callers answer the same 404 either way.
+  await knex.raw(`
+    CREATE FUNCTION senderz_record_owner(p_table text, p_id text)
+    RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+    DECLARE
+      v_owner text;
+    BEGIN
+      IF p_table NOT IN ('messages', 'contacts', 'contact_groups', 'templates', 'campaigns', 'webhooks', 'webhook_deliveries',
+                         'webhook_events', 'api_keys', 'ai_sources', 'consent_logs', 'billing_events', 'contact_imports') THEN
+        RETURN NULL;
+      END IF;
+      EXECUTE format('SELECT tenant_id FROM %I WHERE id = $1 LIMIT 1', p_table) INTO v_owner USING p_id;
+      RETURN v_owner;
+    END
+    $$`);
+  await knex.raw('REVOKE ALL ON FUNCTION senderz_record_owner(text, text) FROM PUBLIC');
+
   // What the router needs to decide, in one read: the message, whether the
   // recipient opted out, the tenant's line for this recipient, the cached
   // capabilities and the pooled lines another tenant holds for the number.
@@ -538,6 +559,7 @@ export async function down(knex: Knex): Promise<void> {
   );
   await knex.raw('DROP FUNCTION IF EXISTS senderz_route_context(text, text)');
   await knex.raw('DROP FUNCTION IF EXISTS senderz_lines_held_by_others(text, text)');
+  await knex.raw('DROP FUNCTION IF EXISTS senderz_record_owner(text, text)');
   await knex.raw('DROP FUNCTION IF EXISTS senderz_take_usage_slots(text, text, integer, integer, integer, date, date, text[])');
   await knex.raw('DROP FUNCTION IF EXISTS senderz_transition_message(text, text, text, text, timestamptz, text, text, text)');
   await knex.raw(`

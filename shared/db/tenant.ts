@@ -86,6 +86,19 @@ export async function findOwned<T extends { tenant_id: string }>(
   const query = t.from(table).where(`${table}.${options.idColumn ?? 'id'}`, id).first();
   if (options.forUpdate) void query.forUpdate();
   const row = (await query) as T | undefined;
+  if (!row && !options.idColumn) await reportForeignOwner(t, table, id, resource);
   assertTenantOwnership(row, t.tenantId, resource, id);
   return row;
+}
+
+/**
+ * On a miss, asks who owns the id (senderz_record_owner, a narrow SECURITY
+ * DEFINER lookup): another tenant's id is a probe across the boundary and is
+ * logged as a security event with both tenant ids. The caller still answers
+ * the same not-found. It costs a statement only on a miss.
+ */
+async function reportForeignOwner(t: TenantTx, table: string, id: string, resource: string): Promise<void> {
+  const result = await t.trx.raw('SELECT senderz_record_owner(?, ?) AS owner', [table, id]);
+  const owner = result.rows[0]?.owner as string | null | undefined;
+  if (owner && owner !== t.tenantId) securityEvent('tenant_ownership_mismatch', { tenantId: t.tenantId, ownerTenantId: owner, resource, resourceId: id });
 }
