@@ -104,6 +104,10 @@ export async function ensureRuntimeRole(owner: Knex, role: string, password: str
   // Operator-owned tables: the runtime role reads them (routing needs lines) but
   // only the operator path creates tenants and links.
   await owner.raw('REVOKE INSERT, UPDATE, DELETE ON tenants, agency_links FROM ??', [role]);
+  // Lines are the operator's: the runtime role reads them to route, and writes only what a
+  // bridge's heartbeat reports. Bridge URL, secret, mode and owner change through the operator path.
+  await owner.raw('REVOKE INSERT, UPDATE, DELETE ON phone_lines FROM ??', [role]);
+  await owner.raw('GRANT UPDATE (status, last_heartbeat_at, health) ON phone_lines TO ??', [role]);
   // The TCPA consent ledger is append-only for the application.
   await owner.raw('REVOKE UPDATE, DELETE, TRUNCATE ON consent_logs FROM ??', [role]);
   await owner.raw('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ??', [role]);

@@ -150,4 +150,26 @@ describe('row-level security (the second wall)', () => {
     }
     expect(code).to.equal('42501');
   });
+
+  it('when the app role tries to change a line beyond its heartbeat columns, then PostgreSQL refuses; the heartbeat columns it may write', async () => {
+    const owner = harness().db.owner;
+    const id = newId();
+    await owner('phone_lines').insert({ id, phone_number: `+1555010${String(Date.now() % 10000).padStart(4, '0')}`, bridge_url: 'http://127.0.0.1:9/x', secret_encrypted: 'x', capabilities: JSON.stringify({ imessage: true, sms: true, rcs: false }), mode: 'pooled', pool: 'rls-lines' });
+    const refused = async (change: Record<string, unknown>) => {
+      try {
+        await harness().db.app('phone_lines').where({ id }).update(change);
+        return null;
+      } catch (error) {
+        return (error as { code?: string }).code;
+      }
+    };
+    expect(await refused({ bridge_url: 'http://attacker.example/' })).to.equal('42501');
+    expect(await refused({ mode: 'dedicated' })).to.equal('42501');
+    expect(await refused({ enabled: true })).to.equal('42501');
+    expect(await refused({ status: 'online', last_heartbeat_at: new Date(), health: JSON.stringify({ battery: 50 }) })).to.equal(null);
+    let deleted: string | undefined;
+    await harness().db.app('phone_lines').where({ id }).delete().catch((error: { code?: string }) => (deleted = error.code));
+    expect(deleted).to.equal('42501');
+    expect((await owner('phone_lines').where({ id }).first()).bridge_url).to.equal('http://127.0.0.1:9/x');
+  });
 });
