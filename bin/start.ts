@@ -130,6 +130,8 @@ runMain('start', async () => {
         SIMULATOR_HOST: '127.0.0.1',
         SIMULATOR_PLATFORM_URL: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`,
         SIMULATOR_LINES: JSON.stringify(lines),
+        // The control API can inject inbound messages: under npm start it needs the token.
+        ...(config.simulator.controlToken ? { SIMULATOR_CONTROL_TOKEN: config.simulator.controlToken } : {}),
       },
       process: null,
       restarts: 0,
@@ -186,8 +188,12 @@ runMain('start', async () => {
     '',
     `senderz is running at ${url}`,
     `  Queues (Bull Board): ${url}/admin/queues  (any user name, the admin key as password)`,
-    `  Admin key:       ${config.adminApiKey}${process.env.ADMIN_API_KEY ? '' : '  (generated; kept in .senderz/secrets.json)'}`,
+    // An operator's own key (ADMIN_API_KEY) is never echoed to the terminal or its logs.
+    config.adminApiKeyFromEnv ? '  Admin key:       from ADMIN_API_KEY' : `  Admin key:       ${config.adminApiKey}  (generated; kept in .senderz/secrets.json)`,
   ];
+  if (config.simulator.enabled && config.simulator.controlToken && !process.env.SIMULATOR_CONTROL_TOKEN) {
+    lines.push(`  Simulator control token: kept in .senderz/secrets.json (the simulator CLI reads it from there)`);
+  }
   if (demo) {
     lines.push(
       `  Demo tenant:     ${demo.tenantId}`,

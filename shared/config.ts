@@ -19,7 +19,9 @@ export interface Config {
   encryptionKey: Buffer;
   webhookAllowPrivateNetworks: boolean;
   jwt: { jwksUrl: string; issuer: string; audience: string; tenantClaim: string } | null;
-  simulator: { enabled: boolean; port: number };
+  simulator: { enabled: boolean; port: number; controlToken: string | null };
+  /** The admin key came from ADMIN_API_KEY (not generated into the local secrets file). */
+  adminApiKeyFromEnv: boolean;
   logLevel: string;
   /** Public base URL printed in examples. */
   publicUrl: string;
@@ -98,19 +100,30 @@ function appUrlFor(databaseUrl: string, role: string, password: string | null): 
  */
 export const LOCAL_SECRETS_FILE = path.resolve(process.cwd(), '.senderz', 'secrets.json');
 
-function localSecrets(create: boolean): { adminApiKey?: string; encryptionKey?: string } {
+interface LocalSecrets {
+  adminApiKey?: string;
+  encryptionKey?: string;
+  /** Guards the device simulator's control API under `npm start`. */
+  simulatorControlToken?: string;
+}
+
+function localSecrets(create: boolean): LocalSecrets {
+  let secrets: LocalSecrets = {};
   try {
-    return JSON.parse(fs.readFileSync(LOCAL_SECRETS_FILE, 'utf8')) as { adminApiKey?: string; encryptionKey?: string };
+    secrets = JSON.parse(fs.readFileSync(LOCAL_SECRETS_FILE, 'utf8')) as LocalSecrets;
   } catch {
     if (!create) return {};
-    const secrets = {
-      adminApiKey: 'sk_admin_' + crypto.randomBytes(24).toString('base64url'),
-      encryptionKey: crypto.randomBytes(32).toString('hex'),
-    };
-    fs.mkdirSync(path.dirname(LOCAL_SECRETS_FILE), { recursive: true, mode: 0o700 });
-    fs.writeFileSync(LOCAL_SECRETS_FILE, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-    return secrets;
   }
+  if (!create || (secrets.adminApiKey && secrets.encryptionKey && secrets.simulatorControlToken)) return secrets;
+  // Fill in what is missing (a file from an older version has no simulator token) and keep the rest.
+  secrets = {
+    adminApiKey: secrets.adminApiKey ?? 'sk_admin_' + crypto.randomBytes(24).toString('base64url'),
+    encryptionKey: secrets.encryptionKey ?? crypto.randomBytes(32).toString('hex'),
+    simulatorControlToken: secrets.simulatorControlToken ?? 'sim_' + crypto.randomBytes(24).toString('base64url'),
+  };
+  fs.mkdirSync(path.dirname(LOCAL_SECRETS_FILE), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(LOCAL_SECRETS_FILE, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
 }
 
 export interface LoadConfigOptions {
@@ -187,7 +200,12 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
           tenantClaim: env.JWT_TENANT_CLAIM || 'tenant_id',
         }
       : null,
-    simulator: { enabled: flag(env, 'SIMULATOR', true), port: integer(env, 'SIMULATOR_PORT', 4010, 0, 65535) },
+    simulator: {
+      enabled: flag(env, 'SIMULATOR', true),
+      port: integer(env, 'SIMULATOR_PORT', 4010, 0, 65535),
+      controlToken: env.SIMULATOR_CONTROL_TOKEN || (options.generateLocalSecrets && nodeEnv !== 'production' ? (localSecrets(true).simulatorControlToken ?? null) : null),
+    },
+    adminApiKeyFromEnv: Boolean(env.ADMIN_API_KEY),
     logLevel: env.LOG_LEVEL || 'info',
     publicUrl: env.PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024),

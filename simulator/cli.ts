@@ -4,7 +4,10 @@
 //   node dist/simulator/cli.js heartbeat --line <id>
 //   node dist/simulator/cli.js add-line --line <id> --number +15550001112 --secret <secret>
 //   node dist/simulator/cli.js config ['{"httpStatusQueue":[503]}']
-// Common flags: --url (default $SIMULATOR_URL or http://127.0.0.1:4010), --token (default $SIMULATOR_CONTROL_TOKEN).
+// Common flags: --url (default $SIMULATOR_URL or http://127.0.0.1:4010), --token (default $SIMULATOR_CONTROL_TOKEN,
+// else the token `npm start` keeps in .senderz/secrets.json of the current folder).
+import fs from 'node:fs';
+import path from 'node:path';
 
 export interface ParsedArgs {
   command: string | undefined;
@@ -45,6 +48,17 @@ const USAGE = `usage: cli.js <command> [flags]
   sends | lines | reset
   config [<json patch>]
 flags: --url <simulator url> --token <control token>`;
+
+
+/** The control token `npm start` generated into .senderz/secrets.json, when run from the same folder. */
+function localControlToken(): string | undefined {
+  try {
+    const secrets = JSON.parse(fs.readFileSync(path.resolve(process.cwd(), '.senderz', 'secrets.json'), 'utf8')) as { simulatorControlToken?: unknown };
+    return typeof secrets.simulatorControlToken === 'string' ? secrets.simulatorControlToken : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function requireFlag(flags: ParsedArgs['flags'], name: string): string {
   const value = flags[name];
@@ -100,7 +114,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   const args = parseArgs(argv);
   const request = controlRequestFor(args);
   const baseUrl = (typeof args.flags.url === 'string' ? args.flags.url : env.SIMULATOR_URL || 'http://127.0.0.1:4010').replace(/\/+$/, '');
-  const token = typeof args.flags.token === 'string' ? args.flags.token : env.SIMULATOR_CONTROL_TOKEN;
+  const token = typeof args.flags.token === 'string' ? args.flags.token : (env.SIMULATOR_CONTROL_TOKEN ?? localControlToken());
   const headers: Record<string, string> = {};
   if (request.body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers['X-Simulator-Token'] = token;
