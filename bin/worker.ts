@@ -17,14 +17,7 @@ runMain('worker', async () => {
   if (unknown !== undefined) throw new BootError(`unknown pool "${unknown}"; pools: ${Object.keys(POOLS).join(', ')}`);
   const pools = [...new Set(names)] as PoolName[];
   const config = bootConfig();
-  const concurrency = new Map<PoolName, number | undefined>();
-  for (const name of pools) {
-    const variable = `${name.toUpperCase()}_CONCURRENCY`;
-    const value = process.env[variable];
-    const parsed = value ? Number(value) : undefined;
-    if (parsed !== undefined && (!Number.isInteger(parsed) || parsed < 1)) throw new BootError(`${variable} must be a positive integer`);
-    concurrency.set(name, parsed);
-  }
+  const concurrency = new Map<PoolName, number | undefined>(pools.map((name) => [name, config.workers.concurrency[name]]));
   const connections = pools.reduce((sum, name) => sum + (concurrency.get(name) ?? POOLS[name].concurrency), 0);
   const db = await connectDatabase(config, { appPoolMax: Math.min(40, connections + 4) });
   const producer = await connectRedis(config, 'producer');

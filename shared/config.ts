@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import os from 'node:os';
+import { QUEUE_NAMES, QueueName } from './queues';
 
 /** Typed, validated configuration. Built once at boot from the environment. */
 export interface Config {
@@ -31,7 +32,8 @@ export interface Config {
   webhooks: { timeoutMs: number; retryScheduleSeconds: number[]; disableAfterDays: number; rotationOverlapHours: number; maxConcurrencyPerEndpoint: number };
   device: { timeoutMs: number; offlineAfterSeconds: number; timestampToleranceSeconds: number };
   /** BullMQ lock and stall detection: how soon a job of a killed worker is handed to another. */
-  workers: { lockDurationMs: number; stalledIntervalMs: number };
+  /** `concurrency`: `<POOL>_CONCURRENCY` per pool where set (jobs in flight per process); the pools' own defaults otherwise. */
+  workers: { lockDurationMs: number; stalledIntervalMs: number; concurrency: Partial<Record<QueueName, number>> };
 }
 
 export class ConfigError extends Error {}
@@ -225,6 +227,9 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     workers: {
       lockDurationMs: integer(env, 'WORKER_LOCK_DURATION_MS', 30000, 1000),
       stalledIntervalMs: integer(env, 'WORKER_STALLED_INTERVAL_MS', 30000, 1000),
+      concurrency: Object.fromEntries(
+        QUEUE_NAMES.filter((pool) => env[`${pool.toUpperCase()}_CONCURRENCY`]).map((pool) => [pool, integer(env, `${pool.toUpperCase()}_CONCURRENCY`, 1, 1, 1000)]),
+      ),
     },
   };
 }

@@ -65,6 +65,12 @@ describe('processes: boot checks and graceful shutdown', function () {
     expect(exit.stderr).to.contain('ADMIN_API_KEY is required');
   });
 
+  it('when a pool\'s concurrency is not a positive integer, then the worker refuses to start naming the variable', async () => {
+    const exit = await run('bin/worker.js', ['dispatch'], { ...harness().env, DISPATCH_CONCURRENCY: '0', LOG_LEVEL: 'silent' });
+    expect(exit.code).to.equal(1);
+    expect(exit.stderr).to.contain('DISPATCH_CONCURRENCY must be an integer between 1 and 1000');
+  });
+
   it('when an unknown pool is named, then the worker refuses to start and lists the pools', async () => {
     const exit = await run('bin/worker.js', ['teleport'], { ...harness().env, LOG_LEVEL: 'silent' });
     expect(exit.code).to.equal(1);
