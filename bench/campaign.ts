@@ -1,8 +1,7 @@
 import pino from 'pino';
 import { createSimulator, Simulator } from '../simulator/server';
-import pg from 'pg';
 import { runDrainBaseline } from './drain';
-import { benchOperator, createBenchEnv, percentile, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+import { benchOperator, createBenchEnv, percentile, PGSTAT_SETTLE_MS, printTable, progress, Row, startProcess, stopProcess, summarize, transactions, waitForHttp } from './lib';
 
 /**
  * Campaign benchmark, with the Procfile's processes: `web`, `sending`,
@@ -71,7 +70,8 @@ export async function runCampaignBench(options: { recipients?: number; idleSampl
     progress(`campaign: ${recipients} recipients, channel ${channel}`);
     const numbers = Array.from({ length: recipients }, (_v, i) => `+15551${String(i).padStart(6, '0')}`);
     const targets = new Set(numbers);
-    const transactionsBefore = await commits(bench.env.DATABASE_URL);
+    await new Promise((resolve) => setTimeout(resolve, PGSTAT_SETTLE_MS));
+    const transactionsBefore = await transactions(bench.env.DATABASE_URL);
     const launched = Date.now();
     const created = await api.call('POST', '/v1/campaigns', bulk, { name: 'bench', body: 'Campaign message', recipients: numbers, channel, message_type: 'alert' });
     if (created.status !== 202) throw new Error(`campaign: ${created.status} ${JSON.stringify(created.body).slice(0, 300)}`);
@@ -107,7 +107,8 @@ export async function runCampaignBench(options: { recipients?: number; idleSampl
     await simulator.stop();
     // Transactions per campaign message (the single sends in between are a few percent of them).
     await Promise.all(processes.map(stopProcess));
-    const perMessage = ((await commits(bench.env.DATABASE_URL)) - transactionsBefore) / recipients;
+    await new Promise((resolve) => setTimeout(resolve, PGSTAT_SETTLE_MS));
+    const perMessage = ((await transactions(bench.env.DATABASE_URL)) - transactionsBefore) / recipients;
     progress('campaign: raw BullMQ drain with the same transactions per job');
     const drain = await runDrainBaseline({ databaseUrl: bench.env.DATABASE_URL, redisUrl: bench.env.REDIS_URL, prefix: `${bench.prefix}_drain`, jobs: recipients, transactionsPerJob: perMessage });
     return [
@@ -128,17 +129,6 @@ export async function runCampaignBench(options: { recipients?: number; idleSampl
     await simulator.stop();
     await Promise.all(processes.map(stopProcess));
     await bench.cleanup();
-  }
-
-  async function commits(databaseUrl: string): Promise<number> {
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-      const row = await client.query('SELECT xact_commit::bigint AS n FROM pg_stat_database WHERE datname = current_database()');
-      return Number(row.rows[0].n);
-    } finally {
-      await client.end();
-    }
   }
 
   async function stopBusyWork(): Promise<void> {

@@ -1,25 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import pg from 'pg';
 import { createSimulator } from '../simulator/server';
 import { POOLS } from '../workers/pools';
-import { benchOperator, cpuMeter, createBenchEnv, percentile, rssMb, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
-
-/**
- * Transactions committed in the bench database so far (pg_stat_database).
- * Backends report their counts when idle for a while, so a reading is taken
- * after the pipeline has been quiet for PGSTAT_SETTLE_MS.
- */
-const PGSTAT_SETTLE_MS = 11000;
-async function transactions(databaseUrl: string): Promise<number> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const result = await client.query('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()');
-    return Number(result.rows[0].n);
-  } finally {
-    await client.end();
-  }
-}
+import { benchOperator, cpuMeter, createBenchEnv, percentile, PGSTAT_SETTLE_MS, rssMb, printTable, progress, Row, startProcess, stopProcess, summarize, transactions, waitForHttp } from './lib';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

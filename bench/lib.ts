@@ -242,3 +242,20 @@ export function benchOperator(url: string, adminKey: string): BenchOperator {
   };
   return operator;
 }
+
+/**
+ * Transactions committed and rolled back in a bench database so far
+ * (pg_stat_database). Backends report their counts when idle for a while, so
+ * read it after the pipeline has been quiet for PGSTAT_SETTLE_MS.
+ */
+export const PGSTAT_SETTLE_MS = 11000;
+export async function transactions(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const result = await client.query('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()');
+    return Number(result.rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
