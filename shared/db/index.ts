@@ -103,7 +103,9 @@ export async function ensureRuntimeRole(owner: Knex, role: string, password: str
   await owner.raw('REVOKE ALL ON knex_migrations, knex_migrations_lock FROM ??', [role]);
   // Operator-owned tables: the runtime role reads them (routing needs lines) but
   // only the operator path creates tenants and links.
-  await owner.raw('REVOKE INSERT, UPDATE, DELETE ON tenants, agency_links FROM ??', [role]);
+  await owner.raw('REVOKE INSERT, UPDATE, DELETE ON tenants FROM ??', [role]);
+  // Agency links and line assignments are read and written on the operator path only.
+  await owner.raw('REVOKE ALL ON agency_links, agency_line_assignments FROM ??', [role]);
   // Lines are the operator's: the runtime role reads them to route, and writes only what a
   // bridge's heartbeat reports. Bridge URL, secret, mode and owner change through the operator path.
   await owner.raw('REVOKE INSERT, UPDATE, DELETE ON phone_lines FROM ??', [role]);

@@ -259,16 +259,21 @@ describe('agency subaccounts', () => {
       expectError(await api().delete(`/v1/subaccounts/${sibling}/lines/${line}`).set(agency.auth), 404, 'NOT_FOUND');
       const listed = await api().get('/v1/subaccounts/lines').set(agency.auth);
       expect(listed.body.data[0]).to.include({ id: line, client_id: client });
-      // The assignment record is operator data: the runtime role sees none of it and cannot write it, in any tenant's scope.
+      // The assignment record is operator data: the runtime role may neither read nor write it, in any tenant's scope.
       expect(await owner()('agency_line_assignments').where({ line_id: line })).to.have.length(1);
       const spare = await allotLine(agency, 'pooled');
       for (const scope of [agency.id, client]) {
-        expect(await withTenant(harness().db.app, scope, (t) => t.trx('agency_line_assignments').select('*'))).to.deep.equal([]);
+        let unread: unknown;
+        await withTenant(harness().db.app, scope, (t) => t.trx('agency_line_assignments').select('*')).catch((error: unknown) => (unread = error));
+        expect((unread as { code?: string }).code).to.equal('42501');
         let refused: unknown;
         await withTenant(harness().db.app, scope, (t) =>
           t.trx('agency_line_assignments').insert({ line_id: spare, agency_tenant_id: agency.id, client_tenant_id: client, previous_mode: 'pooled' }),
         ).catch((error: unknown) => (refused = error));
-        expect(String(refused)).to.contain('row-level security');
+        expect((refused as { code?: string }).code).to.equal('42501');
+        let links: unknown;
+        await withTenant(harness().db.app, scope, (t) => t.trx('agency_links').select('*')).catch((error: unknown) => (links = error));
+        expect((links as { code?: string }).code, 'agency links are not readable by the runtime role').to.equal('42501');
       }
 
       const back = await api().delete(`/v1/subaccounts/${client}/lines/${line}`).set(agency.auth);
