@@ -9,24 +9,63 @@ export type JobHandler<Q extends QueueName, J extends JobName<Q>> = (payload: Jo
 export type QueueHandlers<Q extends QueueName> = { [J in JobName<Q>]: JobHandler<Q, J> };
 
 /**
- * Runs one job through the registry's checks: a payload that does not match
- * its schema, or whose records are missing or belong to another tenant, is a
- * terminal failure (never retried); anything else thrown is retried with backoff.
+ * What a handler says happened, written once per kind instead of by hand in
+ * every handler:
+ * - `done`: the work happened (`detail` says what, for logs and Bull Board);
+ * - `skipped`: nothing to do, now or ever (already settled, not this tenant's):
+ *   the job completes and its outbox row, if any, is dropped;
+ * - `deferred`: not yet; the job goes back to the queue until `until` without
+ *   using an attempt (a line busy, a cap reached, no line yet);
+ * - `failed`: a permanent failure; never retried.
+ * A handler run directly (no lock token, as in tests) gets its outcome back as is.
  */
-export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandlers<Q>, job: Job, log: Logger, token?: string): Promise<unknown> {
+export type JobOutcome =
+  | { kind: 'done'; detail: string }
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'deferred'; until: Date; reason: string }
+  | { kind: 'failed'; reason: string };
+
+export const done = (detail: string): JobOutcome => ({ kind: 'done', detail });
+export const skipped = (reason: string): JobOutcome => ({ kind: 'skipped', reason });
+export const deferred = (until: Date, reason: string): JobOutcome => ({ kind: 'deferred', until, reason });
+export const failed = (reason: string): JobOutcome => ({ kind: 'failed', reason });
+
+function isOutcome(value: unknown): value is JobOutcome {
+  return Boolean(value) && typeof value === 'object' && ['done', 'skipped', 'deferred', 'failed'].includes((value as { kind?: string }).kind ?? '');
+}
+
+/** Drops a job's own outbox row, so the relay does not bring back work that can never run. */
+export type OutboxDropper = (tenantId: string, queue: QueueName, job: string, refId: string) => Promise<void>;
+
+/**
+ * Runs one job through the registry's checks and acts on its outcome: a
+ * payload that does not match its schema, or whose records are missing or
+ * belong to another tenant, is a terminal failure (never retried, its outbox
+ * row dropped); a `deferred` outcome delays the job; a `failed` outcome or a
+ * client error is unrecoverable; anything else thrown is retried with backoff.
+ */
+export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandlers<Q>, job: Job, log: Logger, token?: string, dropOutbox?: OutboxDropper): Promise<unknown> {
   const problem = payloadProblem(queue, job.name, job.data);
   if (problem) {
     log.error({ queue, job: job.name, jobId: job.id, problem }, 'job payload rejected');
     throw new UnrecoverableError(`invalid payload: ${problem}`);
   }
   const tenantId = (job.data as { tenantId?: string }).tenantId;
+  // A job's id is `<job name>__<ref id>` (jobId in shared/queues.ts), as its outbox row's key.
+  const dropOwnOutboxRow = async () => {
+    const prefix = `${job.name}__`;
+    if (!dropOutbox || !tenantId || !job.id?.startsWith(prefix)) return;
+    await dropOutbox(tenantId, queue, job.name, job.id.slice(prefix.length));
+  };
   return runWithContext({ jobId: job.id, queue, tenantId }, async () => {
     const handler = handlers[job.name as JobName<Q>] as unknown as (payload: unknown, job: Job, token?: string) => Promise<unknown>;
+    let outcome: unknown;
     try {
-      return await handler(job.data, job, token);
+      outcome = await handler(job.data, job, token);
     } catch (error) {
       if (error instanceof NotFoundError) {
-        log.warn({ job: job.name }, 'job skipped: record missing or not this tenant\'s');
+        log.warn({ job: job.name }, "job skipped: record missing or not this tenant's");
+        await dropOwnOutboxRow();
         throw new UnrecoverableError(`skipped: ${error.message}`);
       }
       if (error instanceof AppError && error.status < 500 && error.status !== 429) {
@@ -34,18 +73,22 @@ export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandl
       }
       throw error;
     }
+    if (!isOutcome(outcome)) return outcome;
+    switch (outcome.kind) {
+      case 'deferred':
+        if (!token) return outcome;
+        await job.moveToDelayed(outcome.until.getTime(), token);
+        throw new DelayedError();
+      case 'failed':
+        if (!token) return outcome;
+        throw new UnrecoverableError(outcome.reason);
+      case 'skipped':
+        await dropOwnOutboxRow();
+        return outcome;
+      default:
+        return outcome;
+    }
   });
-}
-
-/**
- * Puts the running job back until `until` without using an attempt (a line
- * busy, a cap reached, no line yet). Called without a lock token (a handler
- * run directly), it only returns `result`.
- */
-export async function delayJob(job: Job, token: string | undefined, until: Date, result: string): Promise<string> {
-  if (!token) return result;
-  await job.moveToDelayed(until.getTime(), token);
-  throw new DelayedError();
 }
 
 export interface PoolWorkerOptions<Q extends QueueName> {
@@ -57,13 +100,14 @@ export interface PoolWorkerOptions<Q extends QueueName> {
   log: Logger;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  dropOutbox?: OutboxDropper;
 }
 
 /** A BullMQ worker for one queue; refuses to start when a job of the queue has no handler. */
 export function createPoolWorker<Q extends QueueName>(options: PoolWorkerOptions<Q>): Worker {
   const missing = jobNames(options.queue).filter((name) => typeof (options.handlers as Record<string, unknown>)[name] !== 'function');
   if (missing.length > 0) throw new Error(`queue "${options.queue}" has no handler for: ${missing.join(', ')}`);
-  const worker = new Worker(options.queue, (job, token) => runJob(options.queue, options.handlers, job, options.log, token), {
+  const worker = new Worker(options.queue, (job, token) => runJob(options.queue, options.handlers, job, options.log, token, options.dropOutbox), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,

@@ -50,8 +50,8 @@ describe('usage caps (new contacts per day/month, messages per day)', () => {
     for (let i = 0; i < 12; i += 1) ids.push(await send(tenant, fictionalNumber()));
     const results: string[] = [];
     for (const id of ids) results.push(await routeAt(tenant.id, id, DAY1));
-    expect(results.filter((result) => result === 'waiting for a line')).to.have.length(10);
-    expect(results.slice(10)).to.deep.equal(['deferred', 'deferred']);
+    expect(results.filter((result) => result === 'deferred: waiting for a line')).to.have.length(10);
+    expect(results.slice(10)).to.deep.equal(['deferred: daily_limit', 'deferred: daily_limit']);
     const held = await messageRow(tenant.id, ids[11]);
     expect(held).to.include({ status: 'queued', reason: 'daily_limit' });
     expect(held.release_at.toISOString()).to.equal('2026-03-11T00:00:00.000Z');
@@ -63,7 +63,7 @@ describe('usage caps (new contacts per day/month, messages per day)', () => {
     expect(reached[0].data).to.deep.equal({ day: '2026-03-10', limit: 10 });
 
     // At midnight the held message is routed again and takes a slot of the new day.
-    expect(await routeAt(tenant.id, ids[11], DAY2)).to.equal('waiting for a line');
+    expect(await routeAt(tenant.id, ids[11], DAY2)).to.equal('deferred: waiting for a line');
     expect(await counters(tenant.id, '2026-03-11')).to.include({ day: 1, month: 11 });
   });
 
@@ -87,7 +87,7 @@ describe('usage caps (new contacts per day/month, messages per day)', () => {
     const number = fictionalNumber();
     await harness().db.owner('known_recipients').insert({ tenant_id: tenant.id, phone_number: number });
     const id = await send(tenant, number);
-    expect(await routeAt(tenant.id, id, DAY1)).to.equal('waiting for a line');
+    expect(await routeAt(tenant.id, id, DAY1)).to.equal('deferred: waiting for a line');
     expect(await counters(tenant.id)).to.deep.equal({ day: 0, messages: 0, month: 0, claims: 0 });
   });
 
@@ -99,8 +99,8 @@ describe('usage caps (new contacts per day/month, messages per day)', () => {
     const ids: string[] = [];
     for (let i = 0; i < 20; i += 1) ids.push(await send(tenant, fictionalNumber()));
     const results = await Promise.all(ids.map((id) => routeAt(tenant.id, id, DAY1)));
-    expect(results.filter((result) => result === 'waiting for a line')).to.have.length(5);
-    expect(results.filter((result) => result === 'deferred')).to.have.length(15);
+    expect(results.filter((result) => result === 'deferred: waiting for a line')).to.have.length(5);
+    expect(results.filter((result) => result === 'deferred: daily_limit')).to.have.length(15);
     expect(await counters(tenant.id)).to.deep.equal({ day: 8, messages: 0, month: 8, claims: 8 });
     const counted = await harness().db.owner('messages').where({ tenant_id: tenant.id, counted_new_contact: true }).count({ n: '*' }).first();
     expect(Number(counted?.n)).to.equal(8);
@@ -113,8 +113,8 @@ describe('usage caps (new contacts per day/month, messages per day)', () => {
     const ids: string[] = [];
     for (let i = 0; i < 12; i += 1) ids.push(await send(tenant, fictionalNumber()));
     const results = await Promise.all(ids.map((id) => routeAt(tenant.id, id, DAY1)));
-    expect(results.filter((result) => result === 'waiting for a line')).to.have.length(4);
-    expect(results.filter((result) => result === 'blocked: monthly_limit')).to.have.length(8);
+    expect(results.filter((result) => result === 'deferred: waiting for a line')).to.have.length(4);
+    expect(results.filter((result) => result === 'done: blocked: monthly_limit')).to.have.length(8);
     expect(await counters(tenant.id)).to.include({ month: 4, day: 4, claims: 4 });
     const blocked = await harness().db.owner('messages').where({ tenant_id: tenant.id, status: 'blocked', reason: 'monthly_limit' });
     expect(blocked).to.have.length(8);
@@ -128,17 +128,17 @@ describe('usage caps (new contacts per day/month, messages per day)', () => {
     const { tenant } = await tenantWithOfflineLine({ limits: { messages_per_day: 2, new_contacts_per_day: null, new_contacts_per_month: null } });
     const number = fictionalNumber();
     const ids = [await send(tenant, number), await send(tenant, number), await send(tenant, number)];
-    expect(await routeAt(tenant.id, ids[0], DAY1)).to.equal('waiting for a line');
-    expect(await routeAt(tenant.id, ids[0], DAY1)).to.equal('waiting for a line');
-    expect(await routeAt(tenant.id, ids[1], DAY1)).to.equal('waiting for a line');
-    expect(await routeAt(tenant.id, ids[2], DAY1)).to.equal('deferred');
+    expect(await routeAt(tenant.id, ids[0], DAY1)).to.equal('deferred: waiting for a line');
+    expect(await routeAt(tenant.id, ids[0], DAY1)).to.equal('deferred: waiting for a line');
+    expect(await routeAt(tenant.id, ids[1], DAY1)).to.equal('deferred: waiting for a line');
+    expect(await routeAt(tenant.id, ids[2], DAY1)).to.equal('deferred: daily_limit');
     expect((await messageRow(tenant.id, ids[2])).reason).to.equal('daily_limit');
     expect(await counters(tenant.id)).to.include({ messages: 2, day: 1 });
     expect(await billingEvents(tenant.id, 'messages.daily_cap_reached')).to.have.length(1);
 
     const open = await tenantWithOfflineLine({ limits: { new_contacts_per_day: null, new_contacts_per_month: null } });
     const free = await send(open.tenant, fictionalNumber());
-    expect(await routeAt(open.tenant.id, free, DAY1)).to.equal('waiting for a line');
+    expect(await routeAt(open.tenant.id, free, DAY1)).to.equal('deferred: waiting for a line');
     expect(await counters(open.tenant.id)).to.deep.equal({ day: 1, messages: 0, month: 1, claims: 1 });
   });
 
@@ -160,8 +160,8 @@ describe('usage caps (new contacts per day/month, messages per day)', () => {
     const past = new Date(Date.now() - 3 * 24 * 3600 * 1000);
     const first = await send(tenant, fictionalNumber());
     const held = await send(tenant, fictionalNumber());
-    expect(await routeAt(tenant.id, first, past)).to.equal('waiting for a line');
-    expect(await routeAt(tenant.id, held, past)).to.equal('deferred');
+    expect(await routeAt(tenant.id, first, past)).to.equal('deferred: waiting for a line');
+    expect(await routeAt(tenant.id, held, past)).to.equal('deferred: daily_limit');
     const until = (await messageRow(tenant.id, held)).release_at as Date;
     expect(until.getTime()).to.be.lessThan(Date.now());
 
@@ -172,7 +172,7 @@ describe('usage caps (new contacts per day/month, messages per day)', () => {
     await relayOutbox(workerDeps());
     expect(['waiting', 'prioritized']).to.include(await queue.getJobState(jobId('route-message', held)));
 
-    expect(await routeAt(tenant.id, held, new Date(until.getTime() + 1000))).to.equal('waiting for a line');
+    expect(await routeAt(tenant.id, held, new Date(until.getTime() + 1000))).to.equal('deferred: waiting for a line');
     expect((await messageRow(tenant.id, held)).counted_new_contact).to.equal(true);
   });
 
@@ -216,9 +216,9 @@ describe('usage caps (new contacts per day/month, messages per day)', () => {
   it('when the operator raises the limit, then the next routing uses the new cap', async () => {
     const { tenant } = await tenantWithOfflineLine({ limits: { new_contacts_per_day: 0 } });
     const id = await send(tenant, fictionalNumber());
-    expect(await routeAt(tenant.id, id, DAY1)).to.equal('deferred');
+    expect(await routeAt(tenant.id, id, DAY1)).to.equal('deferred: daily_limit');
     const patched = await api().patch(`/admin/tenants/${tenant.id}`).set(adminHeaders()).send({ limits: { new_contacts_per_day: 5 } });
     expect(patched.status).to.equal(200);
-    expect(await routeAt(tenant.id, id, DAY1)).to.equal('waiting for a line');
+    expect(await routeAt(tenant.id, id, DAY1)).to.equal('deferred: waiting for a line');
   });
 });

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { adminHeaders, api, createTenant, harness, TestTenant } from '../helpers/harness';
 import { workerDeps } from '../helpers/platform';
-import { fakeJob } from '../helpers/jobs';
+import { outcomeText } from '../helpers/jobs';
 import { createRouter } from '../../workers/sending/router';
 import { defaultComplianceChecks } from '../../workers/sending/compliance';
 
@@ -85,7 +85,7 @@ export async function send(tenant: TestTenant, to: string, extra: Record<string,
 /** Runs the router's handler for one message with the default checks on a fixed clock. */
 export async function routeAt(tenantId: string, messageId: string, now: Date): Promise<string> {
   const route = createRouter(workerDeps(), defaultComplianceChecks({ now: () => now }));
-  return route({ tenantId, messageId }, fakeJob('route-message', { tenantId, messageId }));
+  return outcomeText(await route({ tenantId, messageId }));
 }
 
 export async function messageRow(tenantId: string, messageId: string) {

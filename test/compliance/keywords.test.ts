@@ -129,7 +129,7 @@ describe('keywords (STOP / START / HELP)', () => {
       const [reply] = await replies(tenant.id, from);
       expect(reply).to.include({ body: stopReply(tenant.name), pinned_from: line.phoneNumber, status: 'queued', system_reply: true });
       // The confirmation skips the opt-out check and leaves from the line the STOP came in on.
-      expect(await routeAt(tenant.id, reply.id, new Date())).to.equal(`dispatching on ${line.id}`);
+      expect(await routeAt(tenant.id, reply.id, new Date())).to.equal(`done: dispatching on ${line.id}`);
       expect((await messageRow(tenant.id, reply.id)).from_number).to.equal(line.phoneNumber);
 
       const res = await api().post('/v1/messages').set(tenant.auth).send({ to: from, body: 'after stop' });

@@ -114,7 +114,7 @@ describe('opt-out registry API', () => {
     expect((await api().get(path(phone)).set(b.tenant.auth)).status).to.equal(404);
     expect((await api().get('/v1/opt-outs').set(b.tenant.auth)).body.data).to.deep.equal([]);
     const id = await send(b.tenant, phone);
-    expect(await routeAt(b.tenant.id, id, new Date())).to.equal('waiting for a line');
+    expect(await routeAt(b.tenant.id, id, new Date())).to.equal('deferred: waiting for a line');
     expect((await messageRow(b.tenant.id, id)).status).to.equal('queued');
     // A's own send is refused at the API and recorded as blocked.
     const refused = await api().post('/v1/messages').set(a.tenant.auth).send({ to: phone, body: 'x' });
@@ -126,7 +126,7 @@ describe('opt-out registry API', () => {
     const phone = fictionalNumber();
     const id = await send(tenant, phone);
     await api().post('/v1/opt-outs').set(tenant.auth).send({ phone_number: phone });
-    expect(await routeAt(tenant.id, id, new Date())).to.equal('blocked: opted_out');
+    expect(await routeAt(tenant.id, id, new Date())).to.equal('done: blocked: opted_out');
     expect(await messageRow(tenant.id, id)).to.include({ status: 'blocked', reason: 'opted_out' });
   });
 

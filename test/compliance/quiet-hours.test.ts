@@ -100,7 +100,7 @@ describe('quiet hours (marketing, 20:00–08:00 recipient local time)', () => {
       await subscribe(tenant.id, ['message.blocked']);
       const id = await send(tenant, numberIn('212'), { message_type: 'marketing' });
       const result = await routeAt(tenant.id, id, at('2026-01-16T01:00:00Z'));
-      expect(result).to.equal('blocked: quiet_hours');
+      expect(result).to.equal('done: blocked: quiet_hours');
       const row = await messageRow(tenant.id, id);
       expect(row).to.include({ status: 'blocked', reason: 'quiet_hours' });
       const jobs = await outboxRows(tenant.id, 'webhooks');
@@ -112,7 +112,7 @@ describe('quiet hours (marketing, 20:00–08:00 recipient local time)', () => {
     it('when the same marketing message is routed at 19:59, then it passes the checks (and waits for a line)', async () => {
       const { tenant } = await tenantWithOfflineLine();
       const id = await send(tenant, numberIn('212'), { message_type: 'marketing' });
-      expect(await routeAt(tenant.id, id, at('2026-01-16T00:59:00Z'))).to.equal('waiting for a line');
+      expect(await routeAt(tenant.id, id, at('2026-01-16T00:59:00Z'))).to.equal('deferred: waiting for a line');
       expect((await messageRow(tenant.id, id)).status).to.equal('queued');
     });
 
@@ -120,7 +120,7 @@ describe('quiet hours (marketing, 20:00–08:00 recipient local time)', () => {
       const { tenant } = await tenantWithOfflineLine();
       for (const type of ['otp', 'alert']) {
         const id = await send(tenant, numberIn('212'), { message_type: type });
-        expect(await routeAt(tenant.id, id, at('2026-01-16T03:00:00Z')), type).to.equal('waiting for a line');
+        expect(await routeAt(tenant.id, id, at('2026-01-16T03:00:00Z')), type).to.equal('deferred: waiting for a line');
         expect((await messageRow(tenant.id, id)).reason).to.equal(null);
       }
     });
@@ -140,7 +140,7 @@ describe('quiet hours (marketing, 20:00–08:00 recipient local time)', () => {
     it('when a marketing message goes to a +1 555 number at night, then it is not held', async () => {
       const { tenant } = await tenantWithOfflineLine();
       const id = await send(tenant, fictionalNumber(), { message_type: 'marketing' });
-      expect(await routeAt(tenant.id, id, at('2026-01-16T07:00:00Z'))).to.equal('waiting for a line');
+      expect(await routeAt(tenant.id, id, at('2026-01-16T07:00:00Z'))).to.equal('deferred: waiting for a line');
     });
   });
 });

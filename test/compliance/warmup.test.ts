@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createTenant, harness } from '../helpers/harness';
 import { startPlatform, RunningPlatform, workerDeps } from '../helpers/platform';
-import { fakeJob } from '../helpers/jobs';
+import { fakeJob, outcomeText } from '../helpers/jobs';
 import { takeWarmupCount, warmupCap, WARMUP_DAILY_CAPS } from '../../shared/compliance/warmup';
 import { createDispatchHandlers } from '../../workers/dispatch';
 import { fictionalNumber, messageRow, routeAt, send, tenantWithOfflineLine, uniqueName, dropLeftoverWork, trackTenant } from './helpers';
@@ -53,16 +53,16 @@ describe('line warm-up caps', () => {
       await harness().db.owner('phone_lines').where({ id: line.id }).update({ warmup: true, warmup_started_at: warmupStartedAt });
       if (sentToday > 0) await harness().db.owner('line_daily_sends').insert({ line_id: line.id, day: new Date().toISOString().slice(0, 10), sends: sentToday });
       const id = await send(tenant, fictionalNumber());
-      expect(await routeAt(tenant.id, id, new Date())).to.equal(`dispatching on ${line.id}`);
+      expect(await routeAt(tenant.id, id, new Date())).to.equal(`done: dispatching on ${line.id}`);
       const dispatch = await harness().db.owner('dispatches').where({ tenant_id: tenant.id, message_id: id }).first();
       const payload = { tenantId: tenant.id, messageId: id, dispatchId: dispatch.id };
-      const result = await createDispatchHandlers(workerDeps())['dispatch-message'](payload, fakeJob('dispatch-message', payload));
+      const result = outcomeText(await createDispatchHandlers(workerDeps())['dispatch-message'](payload, fakeJob('dispatch-message', payload)));
       return { tenant, line, id, dispatch, result };
     }
 
     it('when a day-1 line already sent 50 today, then the next message is held on the line with reason warming_limit until the next UTC day', async () => {
       const { tenant, id, dispatch, result } = await dispatchOne(new Date(), 50);
-      expect(result).to.equal('line busy');
+      expect(result).to.equal('deferred: line busy');
       const row = await messageRow(tenant.id, id);
       expect(row).to.include({ status: 'sending', reason: 'warming_limit' });
       const midnight = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1));
@@ -75,11 +75,11 @@ describe('line warm-up caps', () => {
 
     it('when the line is on day 1 with room left, or past its warm-up, then the message goes out', async () => {
       const fresh = await dispatchOne(new Date(), 49);
-      expect(fresh.result).to.equal('accepted by bridge');
+      expect(fresh.result).to.equal('done: accepted by bridge');
       const row = await harness().db.owner('line_daily_sends').where({ line_id: fresh.line.id }).first();
       expect(row.sends).to.equal(50);
       const seasoned = await dispatchOne(new Date(Date.now() - 6 * DAY), 5000);
-      expect(seasoned.result).to.equal('accepted by bridge');
+      expect(seasoned.result).to.equal('done: accepted by bridge');
     });
   });
 });

@@ -9,11 +9,23 @@ export function fakeJob(name: string, data: unknown, attemptsMade = 0): Job {
   return { id: `test-${name}-${Date.now()}`, name, data, opts: { attempts: 8 }, attemptsMade } as unknown as Job;
 }
 
-/** Runs a job through the same checks a pool applies (payload schema, ownership → terminal failure). */
+/**
+ * A handler's outcome as one line to compare in a test: `kind: detail` for a
+ * typed outcome (done, skipped, deferred, failed), the value itself otherwise.
+ */
+export function outcomeText(value: unknown): string {
+  if (value && typeof value === 'object' && 'kind' in value) {
+    const outcome = value as { kind: string; detail?: string; reason?: string };
+    return `${outcome.kind}: ${outcome.detail ?? outcome.reason ?? ''}`;
+  }
+  return String(value);
+}
+
+/** Runs a job through the same checks a pool applies (payload schema, ownership → terminal failure); a typed outcome comes back as `outcomeText`. */
 export async function runThroughPool<Q extends QueueName>(queue: Q, handlers: QueueHandlers<Q>, name: string, data: unknown): Promise<{ result?: unknown; error?: Error; terminal: boolean }> {
   try {
     const result = await runJob(queue, handlers, fakeJob(name, data), logger);
-    return { result, terminal: false };
+    return { result: typeof result === 'object' && result !== null && 'kind' in result ? outcomeText(result) : result, terminal: false };
   } catch (error) {
     return { error: error as Error, terminal: error instanceof UnrecoverableError };
   }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { api, createTenant, eventually, harness, TestTenant } from '../helpers/harness';
 import { startPlatform, RunningPlatform, TestLine, messageStatus } from '../helpers/platform';
-import { fakeJob, runThroughPool } from '../helpers/jobs';
+import { fakeJob, outcomeText, runThroughPool } from '../helpers/jobs';
 import { subscribe } from '../helpers/subscriptions';
 import { withTenant } from '../../shared/db/tenant';
 import { recordOptOut } from '../../shared/data/opt-outs';
@@ -170,7 +170,7 @@ describe('messaging jobs, called directly', function () {
     const first = await runThroughPool('sending', handlers, 'route-message', { tenantId: tenant.id, messageId: id });
     const second = await runThroughPool('sending', handlers, 'route-message', { tenantId: tenant.id, messageId: id });
     expect(String(first.result)).to.contain('dispatching');
-    expect(String(second.result)).to.contain('already sending');
+    expect(String(second.result)).to.contain('skipped: already sending');
     expect(await harness().db.owner('dispatches').where({ tenant_id: tenant.id, message_id: id })).to.have.length(1);
   });
 
@@ -183,8 +183,8 @@ describe('messaging jobs, called directly', function () {
     const payload = { tenantId: tenant.id, messageId: id, dispatchId: dispatch.id };
     const [a, b] = await Promise.all([runThroughPool('dispatch', handlers, 'dispatch-message', payload), runThroughPool('dispatch', handlers, 'dispatch-message', payload)]);
     const third = await runThroughPool('dispatch', handlers, 'dispatch-message', payload);
-    expect([a.result, b.result]).to.include('accepted by bridge');
-    expect(third.result).to.equal('already settled');
+    expect([a.result, b.result]).to.include('done: accepted by bridge');
+    expect(third.result).to.equal('skipped: already settled');
     const sends = platform.simulator.sends().filter((s) => s.dispatch_id === dispatch.id);
     expect(sends).to.have.length(1);
     expect(sends[0].attempts).to.be.at.most(2);
@@ -201,7 +201,7 @@ describe('messaging jobs, called directly', function () {
     const job = fakeJob('dispatch-message', { tenantId: tenant.id, messageId: id, dispatchId: dispatch.id }, 7);
     const result = await handlers['dispatch-message']({ tenantId: tenant.id, messageId: id, dispatchId: dispatch.id }, job);
     const usedLine = dispatch.line_id === line.id ? backup.id : line.id;
-    expect(String(result)).to.contain(`re-routed to ${usedLine}`);
+    expect(outcomeText(result)).to.equal(`done: re-routed to ${usedLine} (bridge_500)`);
     const dispatches = await harness().db.owner('dispatches').where({ tenant_id: tenant.id, message_id: id }).orderBy('created_at');
     expect(dispatches.map((row) => row.status)).to.deep.equal(['rerouted', 'pending']);
     expect((await harness().db.owner('messages').where({ id }).first()).line_id).to.equal(usedLine);
@@ -219,7 +219,7 @@ describe('messaging jobs, called directly', function () {
       results.push(outcome.result ?? String(outcome.error));
     }
     const minuteNow = new Date().getSeconds();
-    if (minuteNow < 58) expect(results).to.deep.equal(['accepted by bridge', 'line busy']);
+    if (minuteNow < 58) expect(results).to.deep.equal(['done: accepted by bridge', 'deferred: line busy']);
   });
 
   it('when the recipient opted out after the message was accepted, then the router blocks it', async () => {
@@ -228,7 +228,7 @@ describe('messaging jobs, called directly', function () {
     const id = await send(tenant, { to: '+15551234568', body: 'too late' });
     await withTenant(harness().db.app, tenant.id, (t) => recordOptOut(t, '+15551234568', 'keyword', 'STOP'));
     const outcome = await runThroughPool('sending', createSendingHandlers(platform.deps), 'route-message', { tenantId: tenant.id, messageId: id });
-    expect(outcome.result).to.equal('blocked: opted_out');
+    expect(outcome.result).to.equal('done: blocked: opted_out');
     const message = await harness().db.owner('messages').where({ id }).first();
     expect(message).to.include({ status: 'blocked', reason: 'opted_out' });
     const webhookJob = await harness().db.owner('outbox').where({ tenant_id: tenant.id, queue: 'webhooks', ref_id: `${id}_2` }).first();

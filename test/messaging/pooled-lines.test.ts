@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { api, createTenant, eventually, harness, TestTenant } from '../helpers/harness';
 import { startPlatform, RunningPlatform, TestLine, disableAllLines } from '../helpers/platform';
-import { fakeJob, runThroughPool } from '../helpers/jobs';
+import { fakeJob, outcomeText, runThroughPool } from '../helpers/jobs';
 import { createSendingHandlers } from '../../workers/sending';
 import { createDispatchHandlers } from '../../workers/dispatch';
 
@@ -25,8 +25,8 @@ const unlimited = { new_contacts_per_day: null, new_contacts_per_month: null, me
 describe('pooled lines: one tenant per recipient per line, fair shares, transactional reserve', function () {
   this.timeout(30000);
   let platform: RunningPlatform;
-  const route = (tenant: TestTenant, messageId: string) =>
-    createSendingHandlers(platform.deps)['route-message']({ tenantId: tenant.id, messageId }, fakeJob('route-message', { tenantId: tenant.id, messageId }));
+  const route = async (tenant: TestTenant, messageId: string) =>
+    outcomeText(await createSendingHandlers(platform.deps)['route-message']({ tenantId: tenant.id, messageId }, fakeJob('route-message', { tenantId: tenant.id, messageId })));
 
   before(async () => {
     await disableAllLines();
@@ -53,12 +53,12 @@ describe('pooled lines: one tenant per recipient per line, fair shares, transact
     const [c, d, e] = tenants;
     const number = recipient();
     const fromC = await send(c, { to: number, body: 'Your PIN is 4821' });
-    expect(await route(c, fromC)).to.equal(`dispatching on ${line.id}`);
+    expect(await route(c, fromC)).to.equal(`done: dispatching on ${line.id}`);
     const fromD = await send(d, { to: number, body: 'reply with your PIN' });
-    expect(await route(d, fromD)).to.equal('waiting for a line');
+    expect(await route(d, fromD)).to.equal('deferred: waiting for a line');
     // The line is free for everyone else's other recipients.
     const fromE = await send(e, { to: recipient(), body: 'hello' });
-    expect(await route(e, fromE)).to.equal(`dispatching on ${line.id}`);
+    expect(await route(e, fromE)).to.equal(`done: dispatching on ${line.id}`);
 
     await eventually(async () => platform.simulator.sends().some((sent) => sent.message_id === fromC), 10000, 'C pushed');
     platform.simulator.inbound({ line_id: line.id, from: number, body: '4821' });
@@ -76,13 +76,13 @@ describe('pooled lines: one tenant per recipient per line, fair shares, transact
     const number = recipient();
     const fromC = await send(c, { to: number, body: 'from C' });
     const routedC = (await route(c, fromC)) as string;
-    const lineOfC = lines.find((line) => routedC === `dispatching on ${line.id}`)!;
+    const lineOfC = lines.find((line) => routedC === `done: dispatching on ${line.id}`)!;
     expect(lineOfC, routedC).to.not.equal(undefined);
     const lineOfD = lines.find((line) => line !== lineOfC)!;
     const fromD = await send(d, { to: number, body: 'from D' });
-    expect(await route(d, fromD)).to.equal(`dispatching on ${lineOfD.id}`);
+    expect(await route(d, fromD)).to.equal(`done: dispatching on ${lineOfD.id}`);
     const fromE = await send(e, { to: number, body: 'from E' });
-    expect(await route(e, fromE)).to.equal('waiting for a line');
+    expect(await route(e, fromE)).to.equal('deferred: waiting for a line');
 
     platform.simulator.inbound({ line_id: lineOfC.id, from: number, body: 'STOP' });
     platform.simulator.inbound({ line_id: lineOfD.id, from: number, body: 'hi D' });
@@ -94,11 +94,11 @@ describe('pooled lines: one tenant per recipient per line, fair shares, transact
     const { lines, tenants } = await poolOf(1, 2);
     const [c, d] = tenants;
     const number = recipient();
-    expect(await route(c, await send(c, { to: number, body: 'old' }))).to.equal(`dispatching on ${lines[0].id}`);
+    expect(await route(c, await send(c, { to: number, body: 'old' }))).to.equal(`done: dispatching on ${lines[0].id}`);
     const fromD = await send(d, { to: number, body: 'new' });
-    expect(await route(d, fromD)).to.equal('waiting for a line');
+    expect(await route(d, fromD)).to.equal('deferred: waiting for a line');
     await harness().db.owner('conversations').where({ tenant_id: c.id, phone_number: number }).update({ last_outbound_at: new Date(Date.now() - 31 * 86400000), last_inbound_at: null });
-    expect(await route(d, fromD)).to.equal(`dispatching on ${lines[0].id}`);
+    expect(await route(d, fromD)).to.equal(`done: dispatching on ${lines[0].id}`);
   });
 });
 
@@ -142,8 +142,8 @@ describe('line capacity: fair shares of a pooled line, reserve for OTP and alert
     const results: string[] = [];
     for (let i = 0; i < 6; i += 1) results.push(await sendAndDispatch(x, { to: recipient(), body: `alert ${i}` }));
     // Alone on the line, a tenant gets half of it: 5 of the 10 per minute.
-    expect(results).to.deep.equal([...Array(5).fill('accepted by bridge'), 'line busy']);
-    expect(await sendAndDispatch(y, { to: recipient(), body: 'code 1234', message_type: 'otp' })).to.equal('accepted by bridge');
+    expect(results).to.deep.equal([...Array(5).fill('done: accepted by bridge'), 'deferred: line busy']);
+    expect(await sendAndDispatch(y, { to: recipient(), body: 'code 1234', message_type: 'otp' })).to.equal('done: accepted by bridge');
   });
 
   it('when one tenant spends its warm-up share of a pooled line for the day, then another tenant\'s OTP still goes out the same day', async function () {
@@ -152,9 +152,9 @@ describe('line capacity: fair shares of a pooled line, reserve for OTP and alert
     const results: string[] = [];
     for (let i = 0; i < 26; i += 1) results.push(await sendAndDispatch(x, { to: recipient(), body: `promo ${i}`, message_type: 'alert' }));
     // Day 1 of warm-up is 50 sends: alone, X may use half of them.
-    expect(results.filter((result) => result === 'accepted by bridge')).to.have.length(25);
-    expect(results[25]).to.equal('line busy');
-    expect(await sendAndDispatch(y, { to: recipient(), body: 'code 9876', message_type: 'otp' })).to.equal('accepted by bridge');
+    expect(results.filter((result) => result === 'done: accepted by bridge')).to.have.length(25);
+    expect(results[25]).to.equal('deferred: line busy');
+    expect(await sendAndDispatch(y, { to: recipient(), body: 'code 9876', message_type: 'otp' })).to.equal('done: accepted by bridge');
   });
 
   it('when marketing fills a line\'s minute, then an OTP on the same line still goes out (a tenth of every cap is kept for OTP and alerts)', async () => {
@@ -164,7 +164,7 @@ describe('line capacity: fair shares of a pooled line, reserve for OTP and alert
     await startOfAMinute();
     const results: string[] = [];
     for (let i = 0; i < 10; i += 1) results.push(await sendAndDispatch(tenant, { to: recipient(), body: `sale ${i}`, message_type: 'marketing' }));
-    expect(results).to.deep.equal([...Array(9).fill('accepted by bridge'), 'line busy']);
-    expect(await sendAndDispatch(tenant, { to: recipient(), body: 'code 5555', message_type: 'otp' })).to.equal('accepted by bridge');
+    expect(results).to.deep.equal([...Array(9).fill('done: accepted by bridge'), 'deferred: line busy']);
+    expect(await sendAndDispatch(tenant, { to: recipient(), body: 'code 5555', message_type: 'otp' })).to.equal('done: accepted by bridge');
   });
 });

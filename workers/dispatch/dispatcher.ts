@@ -17,7 +17,7 @@ import { planRoute } from '../../shared/routing/plan';
 import { takeLineSlot } from '../../shared/compliance/line-slots';
 import { takeWarmupSlot } from '../../shared/compliance/warmup';
 import type { WorkerDeps } from '../deps';
-import { delayJob } from '../runtime';
+import { deferred, done, JobOutcome, skipped } from '../runtime';
 
 type Payload = { tenantId: string; messageId: string; dispatchId: string };
 
@@ -37,7 +37,7 @@ export function createDispatcher(deps: WorkerDeps) {
   const planDeps = { lines, deviceTimeoutMs: config.device.timeoutMs, log };
 
   /** Moves a dispatch to another line (or fails the message when there is none). */
-  async function reroute(payload: Payload, reason: string, failedLineId: string, excludeChannels?: Set<Channel>): Promise<string> {
+  async function reroute(payload: Payload, reason: string, failedLineId: string, excludeChannels?: Set<Channel>): Promise<JobOutcome> {
     const { tenantId, messageId, dispatchId } = payload;
     const known = await withTenant(db.app, tenantId, async (t) => {
       const message = await getMessage(t, messageId);
@@ -54,42 +54,42 @@ export function createDispatcher(deps: WorkerDeps) {
       { excludeLines: excludeChannels ? undefined : new Set([failedLineId]), excludeChannels, freshLines: true },
     );
     const outcome = await withTenant(db.app, tenantId, async (t) => {
-      if (!(await settlePendingDispatch(t, dispatchId, excludeChannels ? 'rejected' : 'rerouted', reason))) return { jobs: [] as OutboxJob[], result: 'dispatch already settled' };
+      if (!(await settlePendingDispatch(t, dispatchId, excludeChannels ? 'rejected' : 'rerouted', reason))) return { jobs: [] as OutboxJob[], result: skipped('dispatch already settled') };
       const message = await getMessage(t, messageId, { forUpdate: true });
-      if (message.status !== 'sending') return { jobs: [], result: `message already ${message.status}` };
+      if (message.status !== 'sending') return { jobs: [], result: skipped(`message already ${message.status}`) };
       if ('dispatch' in plan) {
         if (plan.learned) await storeCapabilities(t, [plan.learned]);
         const { line, channel } = plan.dispatch;
         const next = { id: newId(), lineId: line.id, from: line.phone_number, channel, priority: messagePriority(message.message_type, Boolean(message.campaign_id)) };
         await insertReroutedDispatch(t, message, next);
         const job = outboxJob('dispatch', 'dispatch-message', next.id, { tenantId, messageId, dispatchId: next.id }, { priority: next.priority });
-        return { jobs: [job], result: `re-routed to ${line.id} (${reason})` };
+        return { jobs: [job], result: done(`re-routed to ${line.id} (${reason})`) };
       }
       const failReason = 'fail' in plan ? (excludeChannels ? reason : plan.fail) : 'device_offline';
       const transition = await transitionMessage(t, messageId, 'failed', { reason: failReason });
-      return { jobs: transition.jobs, result: `failed: ${failReason}` };
+      return { jobs: transition.jobs, result: done(`failed: ${failReason}`) };
     });
     await enqueueAll(queues, outcome.jobs);
     return outcome.result;
   }
 
   /** Ends a pending dispatch and fails its message, in one transaction. */
-  async function fail(payload: Payload, dispatchStatus: 'rejected' | 'failed', reason: string): Promise<string> {
+  async function fail(payload: Payload, dispatchStatus: 'rejected' | 'failed', reason: string): Promise<JobOutcome> {
     const jobs = await withTenant(db.app, payload.tenantId, async (t) => {
       if (!(await settlePendingDispatch(t, payload.dispatchId, dispatchStatus, reason))) return [];
       return (await transitionMessage(t, payload.messageId, 'failed', { reason })).jobs;
     });
     await enqueueAll(queues, jobs);
-    return `failed: ${reason}`;
+    return done(`failed: ${reason}`);
   }
 
-  return async function dispatchMessage(payload: Payload, job: Job, token?: string): Promise<string> {
+  return async function dispatchMessage(payload: Payload, job: Job): Promise<JobOutcome> {
     const { tenantId, messageId, dispatchId } = payload;
 
     const context = await statements.context(tenantId, dispatchId);
     // Another tenant's dispatch, or one paired with another message, is not found: a terminal skip.
     if (!context || context.message_id !== messageId) throw new NotFoundError('dispatch');
-    if (context.dispatch_status !== 'pending' || context.message_status !== 'sending') return 'already settled';
+    if (context.dispatch_status !== 'pending' || context.message_status !== 'sending') return skipped('already settled');
 
     const line = context.line_enabled && context.line_status === 'online' ? await lines.line(context.line_id) : null;
     if (!line) return reroute(payload, 'line_unavailable', context.line_id);
@@ -99,7 +99,7 @@ export function createDispatcher(deps: WorkerDeps) {
     const wait =
       (await takeLineSlot(deps.redis, config.queuePrefix, line, tenantId, context.message_type)) ||
       (await takeWarmupSlot(deps, line, { ...payload, messageType: context.message_type }));
-    if (wait > 0) return delayJob(job, token, new Date(Date.now() + wait), 'line busy');
+    if (wait > 0) return deferred(new Date(Date.now() + wait), 'line busy');
 
     const push: SendPush = {
       dispatch_id: dispatchId,
@@ -123,7 +123,7 @@ export function createDispatcher(deps: WorkerDeps) {
 
     if (status === 202 || status === 200) {
       await statements.accepted(tenantId, dispatchId);
-      return 'accepted by bridge';
+      return done('accepted by bridge');
     }
     if (status === 422 && (error === 'not_imessage' || error === 'not_rcs')) {
       const refused = error === 'not_imessage' ? 'imessage' : 'rcs';
@@ -131,7 +131,7 @@ export function createDispatcher(deps: WorkerDeps) {
       if (context.requested_channel === 'auto') return reroute(payload, error, context.line_id, new Set<Channel>([refused, context.channel]));
       return fail(payload, 'rejected', error);
     }
-    if (status === 429) return delayJob(job, token, new Date(Date.now() + BUSY_RETRY_MS), 'bridge busy');
+    if (status === 429) return deferred(new Date(Date.now() + BUSY_RETRY_MS), 'bridge busy');
     if (status >= 400 && status < 500) return fail(payload, 'failed', error && /^[a-z_]{1,40}$/.test(error) ? error : 'carrier_error');
 
     // 5xx or no answer: retry with backoff; on the last attempt move to another line.

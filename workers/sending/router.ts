@@ -1,4 +1,3 @@
-import type { Job } from 'bullmq';
 import { NotFoundError } from '../../shared/errors';
 import { createRouteStatements, RouteAction, RouteContext } from '../../shared/data/routes';
 import { createLineDirectory } from '../../shared/routing/line-directory';
@@ -9,7 +8,7 @@ import { enqueueAll, outboxJob, OutboxJob } from '../../shared/outbox';
 import { newId } from '../../shared/ids';
 import { nextUtcMidnight } from '../../shared/compliance/calendar';
 import type { WorkerDeps } from '../deps';
-import { delayJob } from '../runtime';
+import { deferred, done, JobOutcome, skipped } from '../runtime';
 import { ComplianceCheck, runCompliance } from './compliance';
 
 /** How long a message waits for a line to come online before each new look. */
@@ -48,11 +47,11 @@ export function createRouter(deps: WorkerDeps, checks: ComplianceCheck[]) {
     return { action: { action: 'dispatch', lineId: line.id, from: line.phone_number, channel, dispatchId: newId(), priority }, plan };
   }
 
-  return async function routeMessage(payload: { tenantId: string; messageId: string }, job: Job, token?: string): Promise<string> {
+  return async function routeMessage(payload: { tenantId: string; messageId: string }): Promise<JobOutcome> {
     const { tenantId, messageId } = payload;
     const context = await statements.context(tenantId, messageId);
     if (!context) throw new NotFoundError('message');
-    if (context.status !== 'queued' || context.direction !== 'outbound' || context.sandbox) return `already ${context.status}`;
+    if (context.status !== 'queued' || context.direction !== 'outbound' || context.sandbox) return skipped(`already ${context.status}`);
 
     const verdict = await runCompliance(checks, context);
     const meterAt = verdict.action === 'meter' ? verdict.at : null;
@@ -76,7 +75,7 @@ export function createRouter(deps: WorkerDeps, checks: ComplianceCheck[]) {
         case 'missing':
           throw new NotFoundError('message');
         case 'not_queued':
-          return 'already routed';
+          return skipped('already routed');
         case 'held':
         case 'line_gone':
           if (action.action !== 'dispatch' || choice >= MAX_CHOICES) {
@@ -91,18 +90,19 @@ export function createRouter(deps: WorkerDeps, checks: ComplianceCheck[]) {
           const dispatch = action as Extract<RouteAction, { action: 'dispatch' }>;
           jobs.push(outboxJob('dispatch', 'dispatch-message', dispatch.dispatchId, { tenantId, messageId, dispatchId: dispatch.dispatchId }, { priority: dispatch.priority }));
           await enqueueAll(deps.queues, jobs);
-          return `dispatching on ${dispatch.lineId}`;
+          return done(`dispatching on ${dispatch.lineId}`);
         }
         case 'block':
           await enqueueAll(deps.queues, jobs);
-          return `blocked: ${action.action === 'block' ? action.reason : 'monthly_limit'}`;
+          return done(`blocked: ${action.action === 'block' ? action.reason : 'monthly_limit'}`);
         case 'fail':
           await enqueueAll(deps.queues, jobs);
-          return action.action === 'fail' && action.reason === 'device_offline' ? 'failed: no line came online' : `failed: ${action.action === 'fail' ? action.reason : ''}`;
+          return done(action.action === 'fail' && action.reason === 'device_offline' ? 'failed: no line came online' : `failed: ${action.action === 'fail' ? action.reason : ''}`);
         case 'wait':
         case 'defer': {
-          const until = committed.outcome === 'defer' && action.action !== 'defer' ? nextUtcMidnight(meterAt ?? new Date()) : (action as { until: Date }).until;
-          return delayJob(job, token, until, committed.outcome === 'wait' ? 'waiting for a line' : 'deferred');
+          if (committed.outcome === 'wait') return deferred((action as { until: Date }).until, 'waiting for a line');
+          if (action.action === 'defer') return deferred(action.until, action.reason);
+          return deferred(nextUtcMidnight(meterAt ?? new Date()), 'daily_limit');
         }
       }
     }
