@@ -120,7 +120,7 @@ describe('keywords (STOP / START / HELP)', () => {
       const received = await harness().db.owner('outbox').where({ tenant_id: tenant.id, queue: 'webhooks', job_name: 'message-event', ref_id: `${id}_1` });
       expect(received, 'message.received webhook job').to.have.length(1);
 
-      expect((await processInbound(tenant, id)).result).to.equal('keyword stop');
+      expect((await processInbound(tenant, id)).result).to.equal('done: keyword stop');
       expect(await optOut(tenant.id, from)).to.include({ active: true, source: 'keyword', keyword: 'STOP', opted_back_in_at: null });
       const created = await events(tenant.id, 'opt_out.created');
       expect(created).to.have.length(1);
@@ -145,7 +145,7 @@ describe('keywords (STOP / START / HELP)', () => {
       expect(await events(tenant.id, 'opt_out.created'), 'one created event for two STOPs').to.have.length(1);
       expect(await replies(tenant.id, from), 'each STOP confirmed').to.have.length(2);
 
-      expect((await processInbound(tenant, await inbound(tenant, line, from, 'start'))).result).to.equal('keyword start');
+      expect((await processInbound(tenant, await inbound(tenant, line, from, 'start'))).result).to.equal('done: keyword start');
       const row = await optOut(tenant.id, from);
       expect(row.active).to.equal(false);
       expect(row.opted_back_in_at).to.be.instanceOf(Date);
@@ -164,7 +164,7 @@ describe('keywords (STOP / START / HELP)', () => {
       const repliesBefore = (await replies(tenant.id, from)).length;
       for (const body of ['yes please', 'Yes, see you at 5', 'stop by tomorrow']) {
         const id = await inbound(tenant, line, from, body);
-        expect((await processInbound(tenant, id)).result, body).to.equal('no keyword');
+        expect((await processInbound(tenant, id)).result, body).to.equal('done: no keyword');
         expect(await harness().db.owner('outbox').where({ tenant_id: tenant.id, queue: 'webhooks', ref_id: `${id}_1` }), body).to.have.length(1);
       }
       expect(await optOut(tenant.id, from)).to.deep.equal(before);
@@ -199,7 +199,7 @@ describe('keywords (STOP / START / HELP)', () => {
       const from = fictionalNumber();
       const id = await inbound(tenant, line, from, 'QUIT');
       await processInbound(tenant, id);
-      expect((await processInbound(tenant, id)).result).to.equal('already handled');
+      expect((await processInbound(tenant, id)).result).to.equal('skipped: already handled');
       expect(await events(tenant.id, 'opt_out.created')).to.have.length(1);
       expect(await replies(tenant.id, from)).to.have.length(1);
     });

@@ -245,11 +245,11 @@ describe('campaign jobs: launch, fan-out, render', () => {
     await runCampaignJob('launch-campaign', { tenantId: tenant.id, campaignId: id });
     const [first] = await pendingChunkIds(tenant.id, id);
     const done = await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId: first });
-    expect(done.result).to.equal(`created ${FAN_OUT_CHUNK} messages (${FAN_OUT_CHUNK}/${list.length})`);
+    expect(done.result).to.equal(`done: created ${FAN_OUT_CHUNK} messages (${FAN_OUT_CHUNK}/${list.length})`);
     expect((await campaignOf(tenant, id)).fanned_out).to.equal(FAN_OUT_CHUNK);
 
     const replay = await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId: first });
-    expect(String(replay.result)).to.match(/^superseded/);
+    expect(String(replay.result)).to.match(/^skipped: superseded/);
     expect(await messagesOf(tenant.id, id)).to.have.length(FAN_OUT_CHUNK);
 
     const pending = await pendingChunkIds(tenant.id, id);
@@ -271,7 +271,7 @@ describe('campaign jobs: launch, fan-out, render', () => {
     }
     const [chunkId] = await pendingChunkIds(tenant.id, id);
     const waiting = await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId });
-    expect(waiting.result).to.equal('waiting for the router to catch up');
+    expect(waiting.result).to.equal('deferred: waiting for the router to catch up');
     expect(await messagesOf(tenant.id, id)).to.have.length(FAN_OUT_WINDOW);
     const [row] = await owner()('outbox').where({ tenant_id: tenant.id, ref_id: chunkId });
     expect(new Date(row.available_at).getTime()).to.be.greaterThan(Date.now() - 1000);
@@ -279,7 +279,7 @@ describe('campaign jobs: launch, fan-out, render', () => {
     // The router moves some on: the chunk goes ahead.
     await owner()('messages').where({ tenant_id: tenant.id, campaign_id: id }).whereIn('id', owner()('messages').where({ tenant_id: tenant.id, campaign_id: id }).limit(300).select('id')).update({ status: 'sending' });
     const went = await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId });
-    expect(went.result).to.equal(`created 100 messages (${FAN_OUT_WINDOW + 100}/${FAN_OUT_WINDOW + 100})`);
+    expect(went.result).to.equal(`done: created 100 messages (${FAN_OUT_WINDOW + 100}/${FAN_OUT_WINDOW + 100})`);
   });
 
   it('when a campaign is scheduled, then its launch waits in the outbox until scheduled_at and an early run does nothing', async () => {
@@ -291,7 +291,7 @@ describe('campaign jobs: launch, fan-out, render', () => {
     const [row] = await owner()('outbox').where({ tenant_id: tenant.id, job_name: 'launch-campaign', ref_id: id });
     expect(Math.abs(new Date(row.available_at).getTime() - at.getTime())).to.be.below(2000);
     const early = await runCampaignJob('launch-campaign', { tenantId: tenant.id, campaignId: id });
-    expect(early.result).to.equal('not due yet');
+    expect(early.result).to.equal('deferred: not due yet');
     expect((await campaignOf(tenant, id)).status).to.equal('scheduled');
     expect(await pendingChunkIds(tenant.id, id)).to.deep.equal([]);
   });
@@ -313,7 +313,7 @@ describe('campaign jobs: pause, resume, cancel', () => {
     expect((await api().post(`/v1/campaigns/${id}/pause`).set(tenant.sandboxAuth)).body.data.status).to.equal('paused');
     const [second] = await pendingChunkIds(tenant.id, id);
     const stopped = await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId: second });
-    expect(stopped.result).to.equal('fan-out stopped: campaign is paused');
+    expect(stopped.result).to.equal('skipped: fan-out stopped: campaign is paused');
     expect(await messagesOf(tenant.id, id)).to.have.length(FAN_OUT_CHUNK);
     expect(await pendingChunkIds(tenant.id, id)).to.deep.equal([]);
 
@@ -335,7 +335,7 @@ describe('campaign jobs: pause, resume, cancel', () => {
     await api().post(`/v1/campaigns/${id}/resume`).set(tenant.sandboxAuth);
     const [fresh] = await pendingChunkIds(tenant.id, id);
     expect(fresh).not.to.equal(old);
-    expect(String((await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId: old })).result)).to.match(/^superseded/);
+    expect(String((await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId: old })).result)).to.match(/^skipped: superseded/);
     expect(await messagesOf(tenant.id, id)).to.have.length(0);
     await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId: fresh });
     expect(await messagesOf(tenant.id, id)).to.have.length(5);
@@ -346,7 +346,7 @@ describe('campaign jobs: pause, resume, cancel', () => {
     const id = await createSandboxCampaign(tenant, { body: 'x', recipients: phones(2) });
     await api().post(`/v1/campaigns/${id}/pause`).set(tenant.sandboxAuth);
     const launch = await runCampaignJob('launch-campaign', { tenantId: tenant.id, campaignId: id });
-    expect(launch.result).to.equal('due while paused');
+    expect(launch.result).to.equal('done: due while paused');
     expect(await pendingChunkIds(tenant.id, id)).to.deep.equal([]);
     const resumed = await api().post(`/v1/campaigns/${id}/resume`).set(tenant.sandboxAuth);
     expect(resumed.body.data.status).to.equal('sending');
@@ -378,7 +378,7 @@ describe('campaign jobs: pause, resume, cancel', () => {
     expect(cancelled.body.data.status).to.equal('cancelled');
     expect(await pendingChunkIds(tenant.id, id)).to.deep.equal([]);
     const outcome = await runCampaignJob('cancel-campaign', { tenantId: tenant.id, campaignId: id });
-    expect(outcome.result).to.equal(`cancelled ${FAN_OUT_CHUNK - 1} queued messages`);
+    expect(outcome.result).to.equal(`done: cancelled ${FAN_OUT_CHUNK - 1} queued messages`);
 
     const messages = await messagesOf(tenant.id, id);
     expect(messages).to.have.length(FAN_OUT_CHUNK);
@@ -391,8 +391,8 @@ describe('campaign jobs: pause, resume, cancel', () => {
       ['failed', 'cancelled'],
     ]);
     expect(await owner()('outbox').where({ tenant_id: tenant.id, queue: 'sending', ref_id: failed[0].id })).to.have.length(0);
-    expect((await runCampaignJob('launch-campaign', { tenantId: tenant.id, campaignId: id })).result).to.equal('not launched: campaign is cancelled');
-    expect((await runCampaignJob('check-completion', { tenantId: tenant.id, campaignId: id })).result).to.equal('campaign is cancelled');
+    expect((await runCampaignJob('launch-campaign', { tenantId: tenant.id, campaignId: id })).result).to.equal('skipped: not launched: campaign is cancelled');
+    expect((await runCampaignJob('check-completion', { tenantId: tenant.id, campaignId: id })).result).to.equal('skipped: campaign is cancelled');
 
     const campaign = await campaignOf(tenant, id);
     expect(campaign.counts).to.deep.equal({ total: FAN_OUT_CHUNK + 20, queued: 1, sent: 0, delivered: 0, failed: FAN_OUT_CHUNK - 1, blocked: 0 });
@@ -416,14 +416,14 @@ describe('campaign jobs: completion', () => {
     await owner()('messages').where({ tenant_id: tenant.id, id: messages[2].id }).update({ status: 'sent' });
     await owner()('messages').where({ tenant_id: tenant.id, id: messages[3].id }).update({ status: 'delivered' });
     const notYet = await runCampaignJob('check-completion', { tenantId: tenant.id, campaignId: id });
-    expect(notYet.result).to.equal('not complete yet');
+    expect(notYet.result).to.equal('deferred: not complete yet');
     expect((await campaignOf(tenant, id)).counts).to.deep.equal({ total: 4, queued: 0, sent: 1, delivered: 2, failed: 1, blocked: 0 });
 
     await owner()('messages').where({ tenant_id: tenant.id, id: messages[2].id }).update({ status: 'delivered' });
     const outcomes = await Promise.all(Array.from({ length: 5 }, () => runCampaignJob('check-completion', { tenantId: tenant.id, campaignId: id })));
     const results = outcomes.map((outcome) => String(outcome.result ?? outcome.error));
-    expect(results.filter((result) => result === 'completed')).to.have.length(1);
-    expect((await runCampaignJob('check-completion', { tenantId: tenant.id, campaignId: id })).result).to.equal('campaign is completed');
+    expect(results.filter((result) => result === 'done: completed')).to.have.length(1);
+    expect((await runCampaignJob('check-completion', { tenantId: tenant.id, campaignId: id })).result).to.equal('skipped: campaign is completed');
 
     const events = await owner()('webhook_events').where({ tenant_id: tenant.id, type: 'campaign.completed' });
     expect(events).to.have.length(1);
@@ -444,7 +444,7 @@ describe('campaign jobs: completion', () => {
     const [chunkId] = await pendingChunkIds(tenant.id, id);
     await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId });
     await owner()('messages').where({ tenant_id: tenant.id, campaign_id: id }).update({ status: 'delivered' });
-    expect((await runCampaignJob('check-completion', { tenantId: tenant.id, campaignId: id })).result).to.equal('not complete yet');
+    expect((await runCampaignJob('check-completion', { tenantId: tenant.id, campaignId: id })).result).to.equal('deferred: not complete yet');
     expect(await owner()('webhook_events').where({ tenant_id: tenant.id, type: 'campaign.completed' })).to.have.length(0);
   });
 

@@ -7,6 +7,7 @@ import { runJob, QueueHandlers } from '../../workers/runtime';
 import { createCampaignHandlers } from '../../workers/campaigns';
 import type { JobName, QueueName } from '../../shared/queues';
 import { logger } from '../../shared/logger';
+import { outcomeText } from '../helpers/jobs';
 
 let phoneCounter = 0;
 
@@ -30,7 +31,8 @@ export interface JobOutcome {
 /** Runs a job through the same checks a pool applies (payload schema, ownership → terminal). */
 export async function runJobOf<Q extends QueueName>(queue: Q, handlers: QueueHandlers<Q>, name: JobName<Q>, data: unknown): Promise<JobOutcome> {
   try {
-    return { result: await runJob(queue, handlers, fakeJob(name, data), logger), terminal: false };
+    const result = await runJob(queue, handlers, fakeJob(name, data), logger);
+    return { result: typeof result === 'object' && result !== null && 'kind' in result ? outcomeText(result) : result, terminal: false };
   } catch (error) {
     return { error: error as Error, terminal: error instanceof UnrecoverableError };
   }

@@ -102,7 +102,7 @@ describe('contact imports', () => {
     const contacts = await tableSnapshot('contacts', tenant.id);
 
     const again = await runCampaignJob('import-contacts', payload);
-    expect(again.result).to.equal('already completed');
+    expect(again.result).to.equal('skipped: already completed');
     expect(await readImport(tenant, res.body.data.id)).to.deep.equal(first);
     expect(await tableSnapshot('contacts', tenant.id)).to.deep.equal(contacts);
     expect(first).to.include({ created: 30, failed: 1 });

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { Webhook } from 'standardwebhooks';
 import { api, createTenant, harness, TestTenant } from '../helpers/harness';
-import { fakeJob } from '../helpers/jobs';
+import { outcomeText } from '../helpers/jobs';
 import { workerDeps } from '../helpers/platform';
 import { createDeliverer } from '../../workers/webhooks/deliver';
 import type { WorkerDeps } from '../../workers/deps';
@@ -10,8 +10,7 @@ import { attemptRows, deliveryRow, depsWith, pendingTestDelivery, Receiver, Rece
 
 /** Runs one `deliver` job the way the pool would, minus BullMQ (no token: a retry is only recorded, not re-queued). */
 async function runDeliver(deps: WorkerDeps, tenantId: string, deliveryId: string): Promise<string> {
-  const payload = { tenantId, deliveryId };
-  return createDeliverer(deps)(payload, fakeJob('deliver', payload)) as Promise<string>;
+  return outcomeText(await createDeliverer(deps)({ tenantId, deliveryId }));
 }
 
 function standardHeaders(hook: ReceivedHook) {
@@ -37,7 +36,7 @@ describe('webhooks: the deliver job', () => {
   it('when the receiver answers 200, then it got the exact signed bytes with every documented header, and the delivery and its attempt are recorded', async () => {
     const { deliveryId, eventId } = await pendingTestDelivery(tenant.id, hook.id);
     const before = Math.floor(Date.now() / 1000);
-    expect(await runDeliver(workerDeps(), tenant.id, deliveryId)).to.equal('attempt 1: succeeded');
+    expect(await runDeliver(workerDeps(), tenant.id, deliveryId)).to.equal('done: attempt 1: succeeded');
 
     const [got] = await receiver.waitFor(1);
     expect(got.headers['content-type']).to.equal('application/json');
@@ -62,7 +61,7 @@ describe('webhooks: the deliver job', () => {
     expect(await harness().db.owner('outbox').where({ tenant_id: tenant.id, ref_id: deliveryId })).to.have.length(0);
 
     // The same job again (at-least-once): nothing is sent twice.
-    expect(await runDeliver(workerDeps(), tenant.id, deliveryId)).to.equal('already succeeded');
+    expect(await runDeliver(workerDeps(), tenant.id, deliveryId)).to.equal('skipped: already succeeded');
     expect(receiver.arrivals).to.equal(1);
   });
 
@@ -78,7 +77,7 @@ describe('webhooks: the deliver job', () => {
     const deps = depsWith({ WEBHOOK_RETRY_SCHEDULE: '60,120' });
     const { deliveryId } = await pendingTestDelivery(tenant.id, hook.id);
     const result = await runDeliver(deps, tenant.id, deliveryId);
-    expect(result).to.match(/^attempt 1 failed; retry at /);
+    expect(result).to.match(/^deferred: attempt 1 failed; retry at /);
     const delivery = await deliveryRow(tenant.id, deliveryId);
     expect(delivery).to.include({ status: 'pending', attempts: 1, last_status_code: 500, last_error: 'HTTP 500' });
     // 60 s ± 10 % jitter.
@@ -91,7 +90,7 @@ describe('webhooks: the deliver job', () => {
     expect((await webhookRow(tenant.id, hook.id)).failing_since).to.be.an.instanceOf(Date);
 
     // A duplicate run before the time comes sends nothing.
-    expect(await runDeliver(deps, tenant.id, deliveryId)).to.equal('not due yet');
+    expect(await runDeliver(deps, tenant.id, deliveryId)).to.equal('deferred: not due yet');
     expect(receiver.arrivals).to.equal(1);
   });
 
@@ -101,7 +100,7 @@ describe('webhooks: the deliver job', () => {
     const { deliveryId } = await pendingTestDelivery(tenant.id, hook.id);
     await runDeliver(deps, tenant.id, deliveryId);
     await harness().db.owner('webhook_deliveries').where({ tenant_id: tenant.id, id: deliveryId }).update({ next_attempt_at: new Date() });
-    expect(await runDeliver(deps, tenant.id, deliveryId)).to.equal('attempt 2: failed');
+    expect(await runDeliver(deps, tenant.id, deliveryId)).to.equal('done: attempt 2: failed');
     expect(await deliveryRow(tenant.id, deliveryId)).to.include({ status: 'failed', attempts: 2, next_attempt_at: null });
     expect((await attemptRows(tenant.id, deliveryId)).map((row) => row.status_code)).to.deep.equal([503, 503]);
     expect(await harness().db.owner('outbox').where({ tenant_id: tenant.id, ref_id: deliveryId })).to.have.length(0);
@@ -118,13 +117,13 @@ describe('webhooks: the deliver job', () => {
     receiver.respond = () => 410;
     const first = await pendingTestDelivery(tenant.id, hook.id);
     const second = await pendingTestDelivery(tenant.id, hook.id);
-    expect(await runDeliver(workerDeps(), tenant.id, first.deliveryId)).to.equal('attempt 1: failed');
+    expect(await runDeliver(workerDeps(), tenant.id, first.deliveryId)).to.equal('done: attempt 1: failed');
     const endpoint = await webhookRow(tenant.id, hook.id);
     expect(endpoint.enabled).to.equal(false);
     expect(endpoint.disabled_reason).to.match(/410/);
     expect(await deliveryRow(tenant.id, first.deliveryId)).to.include({ status: 'failed', last_status_code: 410 });
     expect(await deliveryRow(tenant.id, second.deliveryId)).to.include({ status: 'failed', last_error: 'endpoint disabled' });
-    expect(await runDeliver(workerDeps(), tenant.id, second.deliveryId)).to.equal('already failed');
+    expect(await runDeliver(workerDeps(), tenant.id, second.deliveryId)).to.equal('skipped: already failed');
     expect(receiver.arrivals).to.equal(1);
     const read = await api().get(`/v1/webhooks/${hook.id}`).set(tenant.auth);
     expect(read.body.data).to.include({ enabled: false });
@@ -143,7 +142,7 @@ describe('webhooks: the deliver job', () => {
 
     await failingFor(6);
     const late = await pendingTestDelivery(tenant.id, hook.id);
-    expect(await runDeliver(deps, tenant.id, late.deliveryId)).to.equal('attempt 1: failed');
+    expect(await runDeliver(deps, tenant.id, late.deliveryId)).to.equal('done: attempt 1: failed');
     const endpoint = await webhookRow(tenant.id, hook.id);
     expect(endpoint.enabled).to.equal(false);
     expect(endpoint.disabled_reason).to.equal('no successful delivery for 5 days');
@@ -205,7 +204,7 @@ describe('webhooks: the deliver job', () => {
   it('when the endpoint was disabled before its delivery ran, then nothing is sent and the delivery is marked failed', async () => {
     const { deliveryId } = await pendingTestDelivery(tenant.id, hook.id);
     await api().patch(`/v1/webhooks/${hook.id}`).set(tenant.auth).send({ enabled: false });
-    expect(await runDeliver(workerDeps(), tenant.id, deliveryId)).to.equal('endpoint disabled');
+    expect(await runDeliver(workerDeps(), tenant.id, deliveryId)).to.equal('skipped: endpoint disabled');
     expect(receiver.arrivals).to.equal(0);
     expect(await deliveryRow(tenant.id, deliveryId)).to.include({ status: 'failed', last_error: 'endpoint disabled' });
   });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { api, createTenant, harness, TestTenant } from '../helpers/harness';
-import { fakeJob } from '../helpers/jobs';
+import { fakeJob, outcomeText } from '../helpers/jobs';
 import { workerDeps } from '../helpers/platform';
 import { withTenant } from '../../shared/db/tenant';
 import { emitEvent } from '../../shared/events';
@@ -10,9 +10,9 @@ import { registerWebhook } from './helpers';
 
 const handlers = () => createWebhookHandlers(workerDeps());
 
-async function runMessageEvent(tenantId: string, messageId: string, sequence: number): Promise<unknown> {
+async function runMessageEvent(tenantId: string, messageId: string, sequence: number): Promise<string> {
   const payload = { tenantId, messageId, sequence };
-  return handlers()['message-event'](payload, fakeJob('message-event', payload));
+  return outcomeText(await handlers()['message-event'](payload, fakeJob('message-event', payload)));
 }
 
 /** A sandbox send that asked for webhooks: no device needed, and its message.queued job is in the outbox. */
@@ -33,8 +33,8 @@ describe('webhooks: fan-out jobs', () => {
     const messageId = await sandboxSend(a);
     expect(await owner()('outbox').where({ tenant_id: a.id, queue: 'webhooks', job_name: 'message-event', ref_id: `${messageId}_1` })).to.have.length(1);
 
-    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('2 deliveries');
-    expect(await runMessageEvent(a.id, messageId, 1), 'a second run adds nothing').to.equal('0 deliveries');
+    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('done: 2 deliveries');
+    expect(await runMessageEvent(a.id, messageId, 1), 'a second run adds nothing').to.equal('done: 0 deliveries');
 
     const events = await owner()('webhook_events').where({ tenant_id: a.id, message_id: messageId });
     expect(events).to.have.length(1);
@@ -58,7 +58,7 @@ describe('webhooks: fan-out jobs', () => {
     const a = await createTenant();
     await registerWebhook(a, 'http://127.0.0.1:9/x', ['message.delivered']);
     const messageId = await sandboxSend(a);
-    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('0 deliveries');
+    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('done: 0 deliveries');
     expect(await owner()('webhook_events').where({ tenant_id: a.id })).to.have.length(0);
     expect(await owner()('outbox').where({ tenant_id: a.id, queue: 'webhooks' })).to.have.length(0);
   });
@@ -68,7 +68,7 @@ describe('webhooks: fan-out jobs', () => {
     await registerWebhook(a, 'http://127.0.0.1:9/x', ['message.queued']);
     const messageId = await sandboxSend(a, false);
     expect(await owner()('outbox').where({ tenant_id: a.id, queue: 'webhooks' })).to.have.length(0);
-    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('0 deliveries');
+    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('done: 0 deliveries');
     expect(await owner()('webhook_events').where({ tenant_id: a.id })).to.have.length(0);
   });
 
@@ -77,7 +77,7 @@ describe('webhooks: fan-out jobs', () => {
     const hook = await registerWebhook(a, 'http://127.0.0.1:9/x', ['message.queued']);
     await api().patch(`/v1/webhooks/${hook.id}`).set(a.auth).send({ enabled: false });
     const messageId = await sandboxSend(a);
-    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('0 deliveries');
+    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('done: 0 deliveries');
   });
 
   it('when an inbound message arrives and the endpoint subscribed with the message.inbound alias, then message.received carries the body, from, to and reason-free payload', async () => {
@@ -87,7 +87,7 @@ describe('webhooks: fan-out jobs', () => {
     const at = new Date('2026-11-28T10:00:00.000Z');
     await owner()('messages').insert({ tenant_id: a.id, id: messageId, direction: 'inbound', from_number: '+15551112222', to_number: '+15553334444', body: 'Hello there', requested_channel: 'imessage', channel: 'imessage', status: 'received', last_sequence: 1 });
     await owner()('message_events').insert({ tenant_id: a.id, message_id: messageId, sequence: 1, status: 'received', occurred_at: at });
-    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('1 deliveries');
+    expect(await runMessageEvent(a.id, messageId, 1)).to.equal('done: 1 deliveries');
     const [event] = await owner()('webhook_events').where({ tenant_id: a.id, message_id: messageId });
     expect(event.payload).to.deep.equal({
       event: 'message.received',
@@ -110,7 +110,7 @@ describe('webhooks: fan-out jobs', () => {
     const messageId = await sandboxSend(a);
     await owner()('messages').where({ tenant_id: a.id, id: messageId }).update({ status: 'failed', reason: 'carrier_error', last_sequence: 2 });
     await owner()('message_events').insert({ tenant_id: a.id, message_id: messageId, sequence: 2, status: 'failed', reason: 'carrier_error' });
-    expect(await runMessageEvent(a.id, messageId, 2)).to.equal('1 deliveries');
+    expect(await runMessageEvent(a.id, messageId, 2)).to.equal('done: 1 deliveries');
     const [event] = await owner()('webhook_events').where({ tenant_id: a.id, message_id: messageId, sequence: 2 });
     expect(event.payload).to.include({ event: 'message.failed', status: 'failed', reason: 'carrier_error', sequence: 2 });
     expect(event.payload.failed_at).to.be.a('string');
@@ -122,9 +122,9 @@ describe('webhooks: fan-out jobs', () => {
     await registerWebhook(a, 'http://127.0.0.1:9/m', ['message.sent']);
     const job = await withTenant(harness().db.app, a.id, (t) => emitEvent(t, 'opt_out.created', { phone_number: '+15551230000' }));
     const payload = job.payload as { tenantId: string; eventId: string };
-    const run = () => handlers()['fan-out-event'](payload, fakeJob('fan-out-event', payload));
-    expect(await run()).to.equal('1 deliveries');
-    expect(await run()).to.equal('0 deliveries');
+    const run = async () => outcomeText(await handlers()['fan-out-event'](payload, fakeJob('fan-out-event', payload)));
+    expect(await run()).to.equal('done: 1 deliveries');
+    expect(await run()).to.equal('done: 0 deliveries');
     const deliveries = await owner()('webhook_deliveries').where({ tenant_id: a.id, event_id: payload.eventId });
     expect(deliveries.map((row) => row.webhook_id)).to.deep.equal([optOuts.id]);
   });

@@ -4,6 +4,7 @@ import { rollUpUsage, UsageRecordRow } from '../../shared/data/usage';
 import { recordBillingEvent } from '../../shared/data/billing';
 import { nextUtcMonth } from '../../shared/compliance/calendar';
 import type { WorkerDeps } from '../deps';
+import { done, JobOutcome } from '../runtime';
 
 /**
  * `billing/roll-up-usage {tenantId, periodStart}`: computes the tenant's
@@ -13,7 +14,7 @@ import type { WorkerDeps } from '../deps';
  * period, by dedupe key) carrying the final totals for the external biller.
  */
 export function createUsageRollUp(deps: WorkerDeps, clock: () => Date = () => new Date()) {
-  return async function rollUpUsageJob(payload: { tenantId: string; periodStart: string }): Promise<string> {
+  return async function rollUpUsageJob(payload: { tenantId: string; periodStart: string }): Promise<JobOutcome> {
     const periodStart = new Date(`${payload.periodStart}T00:00:00.000Z`);
     const row = await withTenant(deps.db.app, payload.tenantId, async (t) => {
       const tenant = await getOwnTenant(t);
@@ -23,6 +24,6 @@ export function createUsageRollUp(deps: WorkerDeps, clock: () => Date = () => ne
       }
       return record;
     });
-    return `rolled up ${row.period_start}`;
+    return done(`rolled up ${row.period_start}`);
   };
 }

@@ -3,6 +3,7 @@ import { getCampaign } from '../../shared/data/campaigns';
 import { transitionMessage } from '../../shared/messages/status';
 import { consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
 import type { WorkerDeps } from '../deps';
+import { done, JobOutcome } from '../runtime';
 
 /** Messages failed per transaction. */
 const CANCEL_BATCH = 200;
@@ -14,7 +15,7 @@ const CANCEL_BATCH = 200;
  * recall; transitionMessage only moves a message that is still queued.
  */
 export function createCancelMessages(deps: WorkerDeps) {
-  return async function cancelCampaignMessages(payload: { tenantId: string; campaignId: string }): Promise<string> {
+  return async function cancelCampaignMessages(payload: { tenantId: string; campaignId: string }): Promise<JobOutcome> {
     const { tenantId, campaignId } = payload;
     let cancelled = 0;
     for (;;) {
@@ -37,7 +38,7 @@ export function createCancelMessages(deps: WorkerDeps) {
         return { jobs, done };
       });
       await enqueueAll(deps.queues, batch.jobs);
-      if (batch.done) return `cancelled ${cancelled} queued messages`;
+      if (batch.done) return done(`cancelled ${cancelled} queued messages`);
     }
   };
 }

@@ -1,10 +1,9 @@
-import type { Job } from 'bullmq';
-import { DelayedError } from 'bullmq';
 import { withTenant } from '../../shared/db/tenant';
 import { campaignCounts, CampaignRow, completionCheckJob, getCampaign } from '../../shared/data/campaigns';
 import { emitEvent } from '../../shared/events';
 import { addToOutbox, consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
 import type { WorkerDeps } from '../deps';
+import { deferred, done, JobOutcome, skipped } from '../runtime';
 
 const MIN_CHECK_MS = 1000;
 const MAX_CHECK_MS = 30000;
@@ -29,13 +28,13 @@ export function nextCheckDelayMs(campaign: Pick<CampaignRow, 'status' | 'launche
  * in the same transaction as the event.
  */
 export function createCompletionCheck(deps: WorkerDeps) {
-  return async function checkCompletion(payload: { tenantId: string; campaignId: string }, job: Job, token?: string): Promise<string> {
+  return async function checkCompletion(payload: { tenantId: string; campaignId: string }): Promise<JobOutcome> {
     const { tenantId, campaignId } = payload;
-    const outcome = await withTenant(deps.db.app, tenantId, async (t): Promise<{ jobs: OutboxJob[]; result: string; delayUntil?: Date }> => {
+    const outcome = await withTenant(deps.db.app, tenantId, async (t): Promise<{ jobs: OutboxJob[]; result: JobOutcome }> => {
       const campaign = await getCampaign(t, campaignId);
       if (campaign.status === 'completed' || campaign.status === 'cancelled') {
         await consumeOutbox(t, 'campaigns', 'check-completion', campaignId);
-        return { jobs: [], result: `campaign is ${campaign.status}` };
+        return { jobs: [], result: skipped(`campaign is ${campaign.status}`) };
       }
       if (campaign.launched_at && campaign.fanned_out >= campaign.total && ['sending', 'paused'].includes(campaign.status)) {
         const pending = await t.from('messages').where({ campaign_id: campaignId }).whereIn('status', ['queued', 'sending', 'sent']).first('id');
@@ -48,7 +47,7 @@ export function createCompletionCheck(deps: WorkerDeps) {
             .whereIn('status', ['sending', 'paused'])
             .update({ status: 'completed', completed_at: t.trx.fn.now(), updated_at: t.trx.fn.now() })
             .returning('*')) as CampaignRow[];
-          if (!completed) return { jobs: [], result: 'already completed' };
+          if (!completed) return { jobs: [], result: skipped('already completed') };
           const counts = (await campaignCounts(t, [completed])).get(campaignId);
           const event = await emitEvent(
             t,
@@ -56,19 +55,15 @@ export function createCompletionCheck(deps: WorkerDeps) {
             { campaign_id: campaignId, name: completed.name, status: 'completed', total: completed.total, counts },
             { sandbox: completed.sandbox },
           );
-          return { jobs: [event], result: 'completed' };
+          return { jobs: [event], result: done('completed') };
         }
       }
       const delayMs = nextCheckDelayMs(campaign);
       // Keeps the outbox row (the relay's copy of this job) due at the next look.
       await addToOutbox(t, [completionCheckJob(tenantId, campaignId, delayMs)]);
-      return { jobs: [], result: 'not complete yet', delayUntil: new Date(Date.now() + delayMs) };
+      return { jobs: [], result: deferred(new Date(Date.now() + delayMs), 'not complete yet') };
     });
     await enqueueAll(deps.queues, outcome.jobs);
-    if (outcome.delayUntil && token) {
-      await job.moveToDelayed(outcome.delayUntil.getTime(), token);
-      throw new DelayedError();
-    }
     return outcome.result;
   };
 }

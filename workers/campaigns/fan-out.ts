@@ -1,5 +1,3 @@
-import type { Job } from 'bullmq';
-import { DelayedError } from 'bullmq';
 import { withTenant, TenantTx } from '../../shared/db/tenant';
 import { CampaignRow, fanOutChunkJob, getCampaign } from '../../shared/data/campaigns';
 import type { ContactRow } from '../../shared/data/contacts';
@@ -8,6 +6,7 @@ import { addToOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
 import { MAX_BODY_LENGTH } from '../../shared/schemas/messages';
 import { MissingTemplateVariableError, renderTemplate } from '../../shared/templates';
 import type { WorkerDeps } from '../deps';
+import { deferred, done, JobOutcome, skipped } from '../runtime';
 
 /**
  * Recipients per chunk job: one transaction of about 2,000 statements (each
@@ -122,7 +121,7 @@ async function createChunk(t: TenantTx, campaign: CampaignRow): Promise<{ create
   return { created: recipients.length, jobs };
 }
 
-type ChunkOutcome = { jobs: OutboxJob[]; result: string; delayUntil?: Date };
+type ChunkOutcome = { jobs: OutboxJob[]; result: JobOutcome };
 
 /**
  * One link of a campaign's fan-out chain: creates the next chunk of messages
@@ -134,20 +133,20 @@ type ChunkOutcome = { jobs: OutboxJob[]; result: string; delayUntil?: Date };
  * are skipped, and a job whose outbox row is gone does nothing).
  */
 export function createFanOutChunk(deps: WorkerDeps) {
-  return async function fanOutChunk(payload: { tenantId: string; campaignId: string; chunkId: string }, job: Job, token?: string): Promise<string> {
+  return async function fanOutChunk(payload: { tenantId: string; campaignId: string; chunkId: string }): Promise<JobOutcome> {
     const { tenantId, campaignId, chunkId } = payload;
     const outcome = await withTenant(deps.db.app, tenantId, async (t): Promise<ChunkOutcome> => {
       const campaign = await getCampaign(t, campaignId, { forUpdate: true });
       const own = () => t.from('outbox').where({ queue: 'campaigns', job_name: 'fan-out-chunk', ref_id: chunkId });
-      if (!(await own().first('id'))) return { jobs: [], result: 'superseded: this chunk was already run, or the fan-out was restarted' };
+      if (!(await own().first('id'))) return { jobs: [], result: skipped('superseded: this chunk was already run, or the fan-out was restarted') };
       if (campaign.status !== 'sending') {
         await own().delete();
-        return { jobs: [], result: `fan-out stopped: campaign is ${campaign.status}` };
+        return { jobs: [], result: skipped(`fan-out stopped: campaign is ${campaign.status}`) };
       }
       if ((await unroutedMessages(t, campaignId)) >= FAN_OUT_WINDOW) {
         const until = new Date(Date.now() + WINDOW_RECHECK_MS);
         await own().update({ available_at: until, enqueued_at: null });
-        return { jobs: [], result: 'waiting for the router to catch up', delayUntil: until };
+        return { jobs: [], result: deferred(until, 'waiting for the router to catch up') };
       }
       const { created, jobs } = await createChunk(t, campaign);
       const fannedOut = campaign.fanned_out + created;
@@ -158,14 +157,10 @@ export function createFanOutChunk(deps: WorkerDeps) {
         await addToOutbox(t, [next]);
         jobs.push(next);
       }
-      return { jobs, result: `created ${created} messages (${fannedOut}/${campaign.total})` };
+      return { jobs, result: done(`created ${created} messages (${fannedOut}/${campaign.total})`) };
     });
 
     await enqueueAll(deps.queues, outcome.jobs);
-    if (outcome.delayUntil && token) {
-      await job.moveToDelayed(outcome.delayUntil.getTime(), token);
-      throw new DelayedError();
-    }
     return outcome.result;
   };
 }

@@ -4,6 +4,7 @@ import { checkImportRow, CheckedRow, getImport, ImportError, ImportRecord } from
 import type { ImportRow } from '../../shared/schemas/contacts';
 import { consumeOutbox } from '../../shared/outbox';
 import type { WorkerDeps } from '../deps';
+import { done, JobOutcome, skipped } from '../runtime';
 
 /** Rows per transaction: progress is recorded after each, and a re-run resumes after the last one. */
 export const IMPORT_CHUNK = 500;
@@ -121,7 +122,7 @@ async function processChunk(t: TenantTx, record: ImportRecord, rows: CheckedRow[
  */
 export function createContactImporter(deps: WorkerDeps, options: { chunkSize?: number } = {}) {
   const chunkSize = options.chunkSize ?? IMPORT_CHUNK;
-  return async function importContacts(payload: { tenantId: string; importId: string }): Promise<string> {
+  return async function importContacts(payload: { tenantId: string; importId: string }): Promise<JobOutcome> {
     const { tenantId, importId } = payload;
     const stored = await withTenant(deps.db.app, tenantId, async (t) => {
       const record = await getImport(t, importId);
@@ -131,19 +132,19 @@ export function createContactImporter(deps: WorkerDeps, options: { chunkSize?: n
       }
       return ((await t.from('contact_imports').where({ id: importId }).first('rows')) as { rows: unknown[] }).rows;
     });
-    if (!stored) return 'already completed';
+    if (!stored) return skipped('already completed');
     // Every row is checked up front so that a duplicate is named against the first *valid* row with its number.
     const rows = stored.map(checkImportRow);
     const firstRow = firstRowByPhone(rows);
 
     for (;;) {
-      const done = await withTenant(deps.db.app, tenantId, async (t) => {
+      const finished = await withTenant(deps.db.app, tenantId, async (t) => {
         const record = await getImport(t, importId, { forUpdate: true });
         const finished = record.status === 'completed' || (await processChunk(t, record, rows, firstRow, chunkSize));
         if (finished) await consumeOutbox(t, 'campaigns', 'import-contacts', importId);
         return finished;
       });
-      if (done) return 'completed';
+      if (finished) return done('completed');
     }
   };
 }

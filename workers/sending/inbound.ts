@@ -7,6 +7,7 @@ import { emitEvent } from '../../shared/events';
 import { consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
 import type { WorkerDeps } from '../deps';
 import { classifyKeyword, helpReply, PersonaForHelp, startReply, stopReply } from './keywords';
+import { done, JobOutcome, skipped } from '../runtime';
 
 /** Follow-ups of an inbound message that are not keywords (e.g. AI auto-reply) plug in here. */
 export type InboundFollowUp = (deps: WorkerDeps, payload: { tenantId: string; messageId: string }) => Promise<void>;
@@ -16,14 +17,14 @@ export type InboundFollowUp = (deps: WorkerDeps, payload: { tenantId: string; me
  * looks at it. The opt-out, its event and the confirmation reply commit together.
  */
 export function createInboundProcessor(deps: WorkerDeps, followUps: InboundFollowUp[] = []) {
-  return async function processInbound(payload: { tenantId: string; messageId: string }): Promise<string> {
+  return async function processInbound(payload: { tenantId: string; messageId: string }): Promise<JobOutcome> {
     const { tenantId, messageId } = payload;
     const outcome = await withTenant(deps.db.app, tenantId, async (t) => {
       const message = await getMessage(t, messageId);
       await consumeOutbox(t, 'sending', 'process-inbound', messageId);
-      if (message.direction !== 'inbound') return { jobs: [] as OutboxJob[], result: 'not inbound', keyword: false };
+      if (message.direction !== 'inbound') return { jobs: [] as OutboxJob[], result: skipped('not inbound'), keyword: false };
       const keyword = classifyKeyword(message.body ?? '');
-      if (!keyword) return { jobs: [], result: 'no keyword', keyword: false };
+      if (!keyword) return { jobs: [], result: done('no keyword'), keyword: false };
 
       const tenant = await getOwnTenant(t);
       const persona = (await t.from('ai_personas').first('business_name', 'help_response', 'voice_handoff_number')) as PersonaForHelp | undefined;
@@ -36,7 +37,7 @@ export function createInboundProcessor(deps: WorkerDeps, followUps: InboundFollo
         `INSERT INTO auto_reply_log (tenant_id, phone_number, message_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING message_id`,
         [tenantId, sender, messageId],
       );
-      if (claimed.rows.length === 0) return { jobs, result: 'already handled', keyword: true };
+      if (claimed.rows.length === 0) return { jobs, result: skipped('already handled'), keyword: true };
 
       if (keyword.kind === 'stop') {
         if (await recordOptOut(t, sender, 'keyword', keyword.keyword)) {
@@ -68,7 +69,7 @@ export function createInboundProcessor(deps: WorkerDeps, followUps: InboundFollo
         });
         jobs.push(...accepted.jobs);
       }
-      return { jobs, result: `keyword ${keyword.kind}`, keyword: true };
+      return { jobs, result: done(`keyword ${keyword.kind}`), keyword: true };
     });
     await enqueueAll(deps.queues, outcome.jobs);
     if (!outcome.keyword) for (const followUp of followUps) await followUp(deps, payload);

@@ -1,4 +1,3 @@
-import { DelayedError, Job } from 'bullmq';
 import { findOwned, withTenant } from '../../shared/db/tenant';
 import { deliverJob, getWebhook, signingSecrets, WebhookDeliveryRow, WebhookEventRow, WebhookRow } from '../../shared/data/webhooks';
 import { addToOutbox, consumeOutbox } from '../../shared/outbox';
@@ -11,6 +10,7 @@ import type { Resolver } from '../../shared/webhooks/ssrf';
 import type { WorkerDeps } from '../deps';
 import { createEndpointSlots, EndpointSlot, EndpointSlots } from './endpoint-slots';
 import { inTenant } from './tenant-job';
+import { deferred, done, JobOutcome, skipped } from '../runtime';
 
 const USER_AGENT = 'senderz-webhooks/1';
 /** A healthy endpoint's last_success_at is refreshed at most this often (one row write per delivery saved). */
@@ -73,13 +73,6 @@ export function createDeliverer(deps: WorkerDeps, options: DelivererOptions = {}
     parkedOn.set(deliveryId, webhookId);
     if (parkedOn.size > 10000) parkedOn.delete(parkedOn.keys().next().value as string);
   };
-
-  /** Puts the job back for later without spending an attempt. Called directly (no token), it just says why. */
-  async function postpone(job: Job, token: string | undefined, at: number, why: string): Promise<string> {
-    if (!token) return why;
-    await job.moveToDelayed(at, token);
-    throw new DelayedError();
-  }
 
   /** `held.slot` is the endpoint slot this run holds; whoever takes one puts it there so the caller always frees it. */
   async function decide(tenantId: string, deliveryId: string, held: { slot: EndpointSlot | null }): Promise<Decision> {
@@ -192,14 +185,14 @@ export function createDeliverer(deps: WorkerDeps, options: DelivererOptions = {}
     });
   }
 
-  return async function deliver(payload: JobPayload<'webhooks', 'deliver'>, job: Job, token?: string): Promise<string> {
+  return async function deliver(payload: JobPayload<'webhooks', 'deliver'>): Promise<JobOutcome> {
     const { tenantId, deliveryId } = payload;
     const held: { slot: EndpointSlot | null } = { slot: null };
     try {
       const parked = parkedOn.get(deliveryId);
       if (parked) {
         const taken = await slots.acquire(parked, deliveryId);
-        if ('waitMs' in taken) return await postpone(job, token, Date.now() + taken.waitMs, 'endpoint busy');
+        if ('waitMs' in taken) return deferred(new Date(Date.now() + taken.waitMs), 'endpoint busy');
         held.slot = taken;
       }
       const decision = await decide(tenantId, deliveryId, held).catch(async (error: unknown) => {
@@ -208,11 +201,11 @@ export function createDeliverer(deps: WorkerDeps, options: DelivererOptions = {}
       });
       if ('done' in decision) {
         parkedOn.delete(deliveryId);
-        return decision.done;
+        return skipped(decision.done);
       }
       if ('wait' in decision) {
         if (decision.parkOn) park(deliveryId, decision.parkOn);
-        return await postpone(job, token, decision.wait, decision.why);
+        return deferred(new Date(decision.wait), decision.why);
       }
       parkedOn.delete(deliveryId);
       const claimed = decision.send;
@@ -229,8 +222,8 @@ export function createDeliverer(deps: WorkerDeps, options: DelivererOptions = {}
         'webhook attempt',
       );
       if (outcome.disabledReason) log.warn({ webhookId: claimed.webhook.id, reason: outcome.disabledReason }, 'webhook endpoint disabled');
-      if (outcome.nextAt) return await postpone(job, token, outcome.nextAt.getTime(), `attempt ${claimed.attempt} failed; retry at ${outcome.nextAt.toISOString()}`);
-      return `attempt ${claimed.attempt}: ${outcome.status}`;
+      if (outcome.nextAt) return deferred(outcome.nextAt, `attempt ${claimed.attempt} failed; retry at ${outcome.nextAt.toISOString()}`);
+      return done(`attempt ${claimed.attempt}: ${outcome.status}`);
     } finally {
       await held.slot?.release();
     }

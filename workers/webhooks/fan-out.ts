@@ -8,6 +8,7 @@ import type { JobPayload } from '../../shared/queues';
 import { messageEventPayload, MessageHistoryRow } from '../../shared/webhooks/payload';
 import type { WorkerDeps } from '../deps';
 import { inTenant } from './tenant-job';
+import { done, JobOutcome } from '../runtime';
 
 const ANNOUNCED: ReadonlySet<string> = new Set(EVENT_TYPES);
 
@@ -18,7 +19,7 @@ const ANNOUNCED: ReadonlySet<string> = new Set(EVENT_TYPES);
  * one short transaction and writes nothing but the outbox delete.
  */
 export function createMessageEventFanOut(deps: WorkerDeps) {
-  return async function messageEvent(payload: JobPayload<'webhooks', 'message-event'>): Promise<string> {
+  return async function messageEvent(payload: JobPayload<'webhooks', 'message-event'>): Promise<JobOutcome> {
     const { tenantId, messageId, sequence } = payload;
     const ref = `${messageId}_${sequence}`;
     const jobs = await inTenant(deps, tenantId, 'message-event', ref, async (t): Promise<OutboxJob[]> => {
@@ -52,13 +53,13 @@ export function createMessageEventFanOut(deps: WorkerDeps) {
       return createDeliveries(t, event.id, webhooks.map((webhook) => webhook.id));
     });
     await enqueueAll(deps.queues, jobs);
-    return `${jobs.length} deliveries`;
+    return done(`${jobs.length} deliveries`);
   };
 }
 
 /** `fan-out-event`: an event recorded by emitEvent (opt-outs, campaigns, …). */
 export function createStoredEventFanOut(deps: WorkerDeps) {
-  return async function fanOutEvent(payload: JobPayload<'webhooks', 'fan-out-event'>): Promise<string> {
+  return async function fanOutEvent(payload: JobPayload<'webhooks', 'fan-out-event'>): Promise<JobOutcome> {
     const { tenantId, eventId } = payload;
     const jobs = await inTenant(deps, tenantId, 'fan-out-event', eventId, async (t) => {
       await consumeOutbox(t, 'webhooks', 'fan-out-event', eventId);
@@ -67,6 +68,6 @@ export function createStoredEventFanOut(deps: WorkerDeps) {
       return createDeliveries(t, event.id, webhooks.map((webhook) => webhook.id));
     });
     await enqueueAll(deps.queues, jobs);
-    return `${jobs.length} deliveries`;
+    return done(`${jobs.length} deliveries`);
   };
 }
