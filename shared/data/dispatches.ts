@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
-import { createBatcher } from '../db/batcher';
+import { createBatcher, rowsByItem } from '../db/batcher';
 import type { Channel, MessageType, RequestedChannel } from './messages';
 import type { MessageStatus } from '../messages/status';
 
@@ -57,8 +57,7 @@ export function createDispatchStatements(app: Knex): DispatchStatements {
   const contexts = createBatcher<{ tenant_id: string; dispatch_id: string }, DispatchContext | null>({
     async run(items) {
       const result = await app.raw('SELECT item, context FROM senderz_dispatch_contexts(?::jsonb)', [JSON.stringify(items)]);
-      const found = new Map((result.rows as { item: number; context: DispatchContext }[]).map((row) => [row.item, row.context]));
-      return items.map((_, index) => found.get(index) ?? null);
+      return rowsByItem(result.rows as { item: number; context: DispatchContext }[], items.length).map((row) => row?.context ?? null);
     },
   });
   const accepted = createBatcher<{ tenant_id: string; dispatch_id: string }, void>({

@@ -6,7 +6,7 @@ import type { Plan, TenantLimits } from '../schemas/admin';
 import type { CapabilityResult } from '../device/client';
 import { capsFor, capEventIds } from '../compliance/caps';
 import { nextUtcMidnight, utcDay, utcMonth } from '../compliance/calendar';
-import { createBatcher } from '../db/batcher';
+import { createBatcher, rowsByItem } from '../db/batcher';
 
 /**
  * The router's two statements: one read of everything a routing decision
@@ -82,16 +82,13 @@ export function createRouteStatements(app: Knex): RouteStatements {
   const contexts = createBatcher<{ tenant_id: string; message_id: string }, RouteContext | null>({
     async run(items) {
       const result = await app.raw('SELECT item, context FROM senderz_route_contexts(?::jsonb)', [JSON.stringify(items)]);
-      const found = new Map((result.rows as { item: number; context: RouteContext }[]).map((row) => [row.item, row.context]));
-      return items.map((_, index) => found.get(index) ?? null);
+      return rowsByItem(result.rows as { item: number; context: RouteContext }[], items.length).map((row) => row?.context ?? null);
     },
   });
   const commits = createBatcher<Record<string, unknown>, RouteCommit>({
     async run(items) {
       const result = await app.raw('SELECT item, outcome, seq, announced FROM senderz_route_commits(?::jsonb)', [JSON.stringify(items)]);
-      const found = new Map((result.rows as { item: number; outcome: RouteCommitOutcome; seq: number; announced: boolean }[]).map((row) => [row.item, row]));
-      return items.map((_, index) => {
-        const row = found.get(index);
+      return rowsByItem(result.rows as { item: number; outcome: RouteCommitOutcome; seq: number; announced: boolean }[], items.length).map((row) => {
         if (!row) throw new Error('route commit returned no row');
         return { outcome: row.outcome, sequence: row.seq, announced: row.announced };
       });

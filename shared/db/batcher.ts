@@ -68,3 +68,13 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) =>
       schedule();
     });
 }
+
+/**
+ * A batch function's rows by the position of the item they answer (`item`),
+ * one per item: null where the function returned nothing for it (not this
+ * tenant's, or missing).
+ */
+export function rowsByItem<R extends { item: number }>(rows: R[], count: number): (R | null)[] {
+  const found = new Map(rows.map((row) => [row.item, row]));
+  return Array.from({ length: count }, (_, index) => found.get(index) ?? null);
+}

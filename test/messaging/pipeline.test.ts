@@ -259,6 +259,35 @@ describe('messaging jobs, called directly', function () {
       expect(platform.simulator.sends().some((s) => s.message_id === id)).to.equal(false);
     });
 
+    it('when one tenant\'s routing and another tenant\'s forged payload share a statement, then each item runs in its own tenant\'s scope', async () => {
+      const { tenant: a, line } = await tenantWithLine(platform);
+      const b = await createTenant();
+      const mine = await send(a, { to: '+15551234568', body: 'mine' });
+      const theirs = await send(a, { to: '+15551234570', body: 'also mine' });
+      const sending = createSendingHandlers(platform.deps);
+      // Started in the same tick through one handler: the router's batcher sends them as one statement.
+      const [own, forged] = await Promise.all([
+        runThroughPool('sending', sending, 'route-message', { tenantId: a.id, messageId: mine }),
+        runThroughPool('sending', sending, 'route-message', { tenantId: b.id, messageId: theirs }),
+      ]);
+      expect(own.result).to.equal(`done: dispatching on ${line.id}`);
+      expect(forged.terminal, String(forged.error)).to.equal(true);
+      expect((await harness().db.owner('messages').where({ id: theirs }).first()).status).to.equal('queued');
+      expect(await harness().db.owner('dispatches').where({ message_id: theirs }).select('id')).to.have.length(0);
+    });
+
+    it('when a dispatch job pairs a dispatch with another message of the same tenant, then it fails terminally (never retried) and nothing is pushed', async () => {
+      const { tenant: a } = await tenantWithLine(platform);
+      const first = await send(a, { to: '+15551234568', body: 'first' });
+      const second = await send(a, { to: '+15551234570', body: 'second' });
+      await runThroughPool('sending', createSendingHandlers(platform.deps), 'route-message', { tenantId: a.id, messageId: first });
+      const dispatch = await harness().db.owner('dispatches').where({ tenant_id: a.id, message_id: first }).first();
+      const outcome = await runThroughPool('dispatch', createDispatchHandlers(platform.deps), 'dispatch-message', { tenantId: a.id, messageId: second, dispatchId: dispatch.id });
+      expect(outcome.terminal, String(outcome.error)).to.equal(true);
+      expect((await harness().db.owner('dispatches').where({ id: dispatch.id }).first()).status).to.equal('pending');
+      expect(platform.simulator.sends().some((s) => s.dispatch_id === dispatch.id && s.message_id === second)).to.equal(false);
+    });
+
     it('when a payload is malformed (missing ids, extra fields), then the job fails terminally before any work', async () => {
       const sending = createSendingHandlers(platform.deps);
       expect((await runThroughPool('sending', sending, 'route-message', { messageId: 'X' })).terminal).to.equal(true);
