@@ -1,5 +1,6 @@
 import type { JobsOptions } from 'bullmq';
-import type { TenantTx } from './db/tenant';
+import type { Knex } from 'knex';
+import { withTenant, TenantTx } from './db/tenant';
 import { jobId, JobName, JobPayload, QueueName, Queues } from './queues';
 
 /**
@@ -53,6 +54,63 @@ export async function addToOutbox(t: TenantTx, jobs: OutboxJob[]): Promise<void>
 /** Deletes the outbox row of the job being processed; call inside the work's transaction. */
 export async function consumeOutbox(t: TenantTx, queue: QueueName, job: string, refId: string): Promise<void> {
   await t.from('outbox').where({ queue, job_name: job, ref_id: refId }).delete();
+}
+
+/**
+ * Drops one job's outbox row in a transaction of its own, in the tenant's
+ * scope: a row of another tenant (a payload naming foreign ids) is never touched.
+ */
+export async function dropOutboxRow(app: Knex, tenantId: string, queue: QueueName, job: string, refId: string): Promise<void> {
+  await withTenant(app, tenantId, (t) => consumeOutbox(t, queue, job, refId));
+}
+
+/**
+ * Drops the outbox rows of several jobs at once (a cancelled campaign's
+ * routing jobs, a disabled endpoint's deliveries); `refIds` may be a subquery.
+ */
+export async function dropOutboxRows(t: TenantTx, queue: QueueName, jobs: string[], refIds: string[] | Knex.QueryBuilder): Promise<void> {
+  await t.from('outbox').where({ queue }).whereIn('job_name', jobs).whereIn('ref_id', refIds).delete();
+}
+
+/** Whether the job's outbox row is still there (a job whose row is gone was superseded). */
+export async function hasOutboxRow(t: TenantTx, queue: QueueName, job: string, refId: string): Promise<boolean> {
+  return Boolean(await t.from('outbox').where({ queue, job_name: job, ref_id: refId }).first('id'));
+}
+
+/** Moves a job's outbox row to `until`, so the relay's copy of a deferred job is due when the job is. */
+export async function postponeOutboxRow(t: TenantTx, queue: QueueName, job: string, refId: string, until: Date): Promise<void> {
+  await t.from('outbox').where({ queue, job_name: job, ref_id: refId }).update({ available_at: until, enqueued_at: null });
+}
+
+export interface DueOutboxRow {
+  id: number;
+  queue: QueueName;
+  job_name: string;
+  ref_id: string;
+  payload: Record<string, unknown>;
+  priority: number;
+  available_at: Date;
+}
+
+/**
+ * The relay's claim, across tenants on the owner pool: rows due for at least
+ * `graceSeconds` that were never looked at or were looked at more than
+ * `recheckSeconds` ago, oldest first, stamped as looked at now. `SKIP LOCKED`
+ * lets several relays run without claiming the same rows.
+ */
+export async function claimDueOutboxRows(owner: Knex, graceSeconds: number, recheckSeconds: number, limit: number): Promise<DueOutboxRow[]> {
+  return owner.transaction(async (trx) => {
+    const claimed = (await trx('outbox')
+      .where('available_at', '<=', trx.raw('now() - make_interval(secs => ?)', [graceSeconds]))
+      .andWhere((scope) => void scope.whereNull('enqueued_at').orWhere('enqueued_at', '<', trx.raw('now() - make_interval(secs => ?)', [recheckSeconds])))
+      .orderBy('available_at')
+      .limit(limit)
+      .forUpdate()
+      .skipLocked()
+      .select('id', 'queue', 'job_name', 'ref_id', 'payload', 'priority', 'available_at')) as DueOutboxRow[];
+    if (claimed.length > 0) await trx('outbox').whereIn('id', claimed.map((row) => row.id)).update({ enqueued_at: trx.fn.now() });
+    return claimed;
+  });
 }
 
 export function bullJobId(job: Pick<OutboxJob, 'job' | 'refId'>): string {

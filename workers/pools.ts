@@ -2,8 +2,7 @@ import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../shared/queues';
 import type { WorkerDeps } from './deps';
-import { withTenant } from '../shared/db/tenant';
-import { consumeOutbox } from '../shared/outbox';
+import { dropOutboxRow } from '../shared/outbox';
 import { createPoolWorker, QueueHandlers } from './runtime';
 import { createSendingHandlers } from './sending';
 import { createDispatchHandlers } from './dispatch';
@@ -52,6 +51,6 @@ export function startPool(name: PoolName, deps: WorkerDeps, connection: Redis, c
     log: deps.log,
     lockDurationMs: deps.config.workers.lockDurationMs,
     stalledIntervalMs: deps.config.workers.stalledIntervalMs,
-    dropOutbox: (tenantId, queue, job, refId) => withTenant(deps.db.app, tenantId, (t) => consumeOutbox(t, queue, job, refId)),
+    dropOutbox: (tenantId, queue, job, refId) => dropOutboxRow(deps.db.app, tenantId, queue, job, refId),
   });
 }

@@ -20,12 +20,12 @@ export type QueueHandlers<Q extends QueueName> = { [J in JobName<Q>]: JobHandler
  * A handler run directly (no lock token, as in tests) gets its outcome back as is.
  */
 export type JobOutcome =
-  | { kind: 'done'; detail: string }
+  | { kind: 'done'; detail?: string }
   | { kind: 'skipped'; reason: string }
   | { kind: 'deferred'; until: Date; reason: string }
   | { kind: 'failed'; reason: string };
 
-export const done = (detail: string): JobOutcome => ({ kind: 'done', detail });
+export const done = (detail?: string): JobOutcome => (detail === undefined ? { kind: 'done' } : { kind: 'done', detail });
 export const skipped = (reason: string): JobOutcome => ({ kind: 'skipped', reason });
 export const deferred = (until: Date, reason: string): JobOutcome => ({ kind: 'deferred', until, reason });
 export const failed = (reason: string): JobOutcome => ({ kind: 'failed', reason });

@@ -136,6 +136,69 @@ export async function dropPendingChunks(t: TenantTx, campaignId: string): Promis
   return t.from('outbox').where({ queue: 'campaigns', job_name: 'fan-out-chunk' }).whereRaw("outbox.payload->>'campaignId' = ?", [campaignId]).delete();
 }
 
+// Running a campaign (the campaigns pool).
+
+export interface PendingRecipient {
+  position: number;
+  phone_number: string;
+  contact_id: string | null;
+}
+
+/** The next recipients, in list order, that have no message yet. */
+export async function recipientsWithoutMessage(t: TenantTx, campaignId: string, limit: number): Promise<PendingRecipient[]> {
+  return (await t
+    .from('campaign_recipients')
+    .where({ campaign_id: campaignId })
+    .whereNull('message_id')
+    .orderBy('position')
+    .limit(limit)
+    .select('position', 'phone_number', 'contact_id')) as PendingRecipient[];
+}
+
+/**
+ * Records each recipient's message, in the transaction that created the
+ * messages: a re-run skips every recipient that has one.
+ */
+export async function linkRecipientMessages(t: TenantTx, campaignId: string, links: { phoneNumber: string; messageId: string }[]): Promise<void> {
+  await t.trx.raw(
+    `UPDATE campaign_recipients AS r SET message_id = m.message_id
+       FROM unnest(?::text[], ?::text[]) AS m(phone_number, message_id)
+      WHERE r.tenant_id = ? AND r.campaign_id = ? AND r.phone_number = m.phone_number AND r.message_id IS NULL`,
+    [links.map((link) => link.phoneNumber), links.map((link) => link.messageId), t.tenantId, campaignId],
+  );
+}
+
+/** How many recipients have a message so far. */
+export async function recordFanOutProgress(t: TenantTx, campaignId: string, fannedOut: number): Promise<void> {
+  await t.from('campaigns').where({ id: campaignId }).update({ fanned_out: fannedOut, updated_at: t.trx.fn.now() });
+}
+
+/**
+ * Marks a due campaign launched: `sending` starts its fan-out; a campaign
+ * paused before it was due keeps its status and starts when resumed.
+ */
+export async function markCampaignLaunched(t: TenantTx, campaignId: string, options: { sending: boolean }): Promise<void> {
+  await t
+    .from('campaigns')
+    .where({ id: campaignId })
+    .update({ ...(options.sending ? { status: 'sending' } : {}), launched_at: t.trx.fn.now(), updated_at: t.trx.fn.now() });
+}
+
+/**
+ * sending/paused → completed, once (completed_at IS NULL): the updated row,
+ * or undefined when another run completed it or it was cancelled meanwhile.
+ */
+export async function markCampaignCompleted(t: TenantTx, campaignId: string): Promise<CampaignRow | undefined> {
+  const [completed] = (await t
+    .from('campaigns')
+    .where({ id: campaignId })
+    .whereNull('completed_at')
+    .whereIn('status', ['sending', 'paused'])
+    .update({ status: 'completed', completed_at: t.trx.fn.now(), updated_at: t.trx.fn.now() })
+    .returning('*')) as CampaignRow[];
+  return completed;
+}
+
 // Creating a campaign.
 
 export interface ResolvedRecipients {

@@ -3,7 +3,7 @@ import type { TenantTx } from '../db/tenant';
 import { findOwned } from '../db/tenant';
 import { ConflictError, ValidationError } from '../errors';
 import { newId } from '../ids';
-import { ContactFilters, ContactMetadata, CreateContactBody, METADATA_MAX_BYTES, UpdateContactBody } from '../schemas/contacts';
+import { ContactFilters, ContactMetadata, CreateContactBody, ImportRow, METADATA_MAX_BYTES, UpdateContactBody } from '../schemas/contacts';
 
 export interface ContactRow {
   tenant_id: string;
@@ -107,6 +107,51 @@ export async function createContact(t: TenantTx, body: CreateContactBody): Promi
   if (!row) throw new ConflictError(DUPLICATE_PHONE);
   if (body.group_ids) await setGroups(t, row.id, body.group_ids);
   return row;
+}
+
+/** The tenant's contacts among `ids` (unknown ids are left out). */
+export async function contactsByIds(t: TenantTx, ids: string[]): Promise<ContactRow[]> {
+  if (ids.length === 0) return [];
+  return (await t.from('contacts').whereRaw('contacts.id = ANY(?::text[])', [ids])) as ContactRow[];
+}
+
+export interface ImportedContact {
+  id: string;
+  phone_number: string;
+  inserted: boolean;
+}
+
+/**
+ * Writes imported rows in one statement. Without `updateExisting` a number
+ * the tenant already has is left alone (and absent from the result); with it,
+ * the contact is updated: fields given in the row replace the stored ones,
+ * fields left empty keep them, and metadata keys are merged.
+ */
+export async function upsertImportedContacts(t: TenantTx, rows: ImportRow[], updateExisting: boolean): Promise<ImportedContact[]> {
+  if (rows.length === 0) return [];
+  const onConflict = updateExisting
+    ? `DO UPDATE SET name = COALESCE(EXCLUDED.name, contacts.name),
+                     email = COALESCE(EXCLUDED.email, contacts.email),
+                     metadata = contacts.metadata || EXCLUDED.metadata,
+                     updated_at = now()`
+    : 'DO NOTHING';
+  const result = await t.trx.raw(
+    `INSERT INTO contacts (tenant_id, id, phone_number, name, email, metadata)
+     SELECT ?, r.id, r.phone_number, r.name, r.email, r.metadata::jsonb
+       FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) AS r(id, phone_number, name, email, metadata)
+     ON CONFLICT (tenant_id, phone_number) ${onConflict}
+     RETURNING id, phone_number, (xmax = 0) AS inserted`,
+    [
+      t.tenantId,
+      rows.map(() => newId()),
+      rows.map((row) => row.phone_number),
+      // knex's types have no nullable arrays; pg sends null elements as NULL.
+      rows.map((row) => row.name ?? null) as string[],
+      rows.map((row) => row.email ?? null) as string[],
+      rows.map((row) => JSON.stringify(row.metadata ?? {})),
+    ],
+  );
+  return result.rows as ImportedContact[];
 }
 
 export async function getContact(t: TenantTx, id: string): Promise<ContactRow> {

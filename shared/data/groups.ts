@@ -92,6 +92,15 @@ export async function addMembers(t: TenantTx, groupId: string, contactIds: strin
   return { added: inserted.length, group: await getGroup(t, groupId) };
 }
 
+/**
+ * Adds contacts (known to be the tenant's) to a group if the group still
+ * exists: an import whose group was deleted meanwhile still imports.
+ */
+export async function addMembersIfGroupExists(t: TenantTx, groupId: string, contactIds: string[]): Promise<void> {
+  if (contactIds.length === 0 || !(await t.from('contact_groups').where({ id: groupId }).first('id'))) return;
+  await t.trx.raw(`INSERT INTO group_members (tenant_id, group_id, contact_id) SELECT ?, ?, unnest(?::text[]) ON CONFLICT DO NOTHING`, [t.tenantId, groupId, contactIds]);
+}
+
 /** Removes contacts from a group; ids that are not the tenant's contacts are a 400, as for adding. */
 export async function removeMembers(t: TenantTx, groupId: string, contactIds: string[]): Promise<{ removed: number; group: GroupRow }> {
   await getGroup(t, groupId, { forUpdate: true });

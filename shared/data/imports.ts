@@ -119,6 +119,36 @@ export async function createImport(
 // email are optional, and every other column goes to metadata under the
 // column's name (lower-cased, spaces and dashes as underscores).
 
+/** The stored rows of an import, as uploaded (read once by its job). */
+export async function importRows(t: TenantTx, id: string): Promise<unknown[]> {
+  return ((await t.from('contact_imports').where({ id }).first('rows')) as { rows: unknown[] }).rows;
+}
+
+/**
+ * Records one written chunk: rows processed so far, the counts and errors it
+ * adds, and, once the last chunk is written, completion (the uploaded rows, a
+ * second copy of contact data, are dropped then).
+ */
+export async function recordImportProgress(
+  t: TenantTx,
+  record: ImportRecord,
+  chunk: { processedRows: number; created: number; updated: number; failed: number; errors: ImportError[]; completed: boolean },
+): Promise<void> {
+  await t
+    .from('contact_imports')
+    .where({ id: record.id })
+    .update({
+      status: chunk.completed ? 'completed' : 'processing',
+      processed_rows: chunk.processedRows,
+      created_count: record.created_count + chunk.created,
+      updated_count: record.updated_count + chunk.updated,
+      failed_count: record.failed_count + chunk.failed,
+      errors: t.trx.raw('errors || ?::jsonb', [JSON.stringify(chunk.errors)]),
+      updated_at: t.trx.fn.now(),
+      ...(chunk.completed ? { completed_at: t.trx.fn.now(), rows: '[]' } : {}),
+    });
+}
+
 const CSV_ALIASES: Record<string, string> = { phone: 'phone_number', phonenumber: 'phone_number', mobile: 'phone_number' };
 const CONTACT_COLUMNS = new Set(['phone_number', 'name', 'email']);
 

@@ -68,6 +68,48 @@ export async function getMessage(t: TenantTx, id: string, options: { forUpdate?:
   return row;
 }
 
+/**
+ * A campaign's messages waiting for the router (queued, not deferred by a
+ * cap), counted up to `upTo`: the fan-out stays at most that far ahead.
+ */
+export async function unroutedCampaignMessages(t: TenantTx, campaignId: string, upTo: number): Promise<number> {
+  const result = await t.trx.raw(
+    `SELECT count(*)::int AS n FROM (
+       SELECT 1 FROM messages WHERE tenant_id = ? AND campaign_id = ? AND status = 'queued' AND release_at IS NULL LIMIT ?
+     ) AS window_rows`,
+    [t.tenantId, campaignId, upTo],
+  );
+  return (result.rows[0] as { n: number }).n;
+}
+
+/** Up to `limit` of a campaign's messages still queued (not yet taken by the router), in id order. */
+export async function queuedCampaignMessageIds(t: TenantTx, campaignId: string, limit: number): Promise<string[]> {
+  return (await t.from('messages').where({ campaign_id: campaignId, status: 'queued' }).orderBy('id').limit(limit).pluck('id')) as string[];
+}
+
+/** Whether any of a campaign's messages is not yet terminal (queued, sending or sent). */
+export async function campaignHasUnfinishedMessages(t: TenantTx, campaignId: string): Promise<boolean> {
+  return Boolean(await t.from('messages').where({ campaign_id: campaignId }).whereIn('status', ['queued', 'sending', 'sent']).first('id'));
+}
+
+/**
+ * Retention, across tenants on the owner pool: clears the bodies of messages
+ * older than `days` (metadata stays), in batches of `batch`; returns how many.
+ */
+export async function purgeOldBodies(owner: Knex, days: number, batch = 5000): Promise<number> {
+  let purged = 0;
+  for (;;) {
+    const result = await owner.raw(
+      `UPDATE messages SET body = NULL, body_purged_at = now()
+        WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM messages
+                WHERE body IS NOT NULL AND created_at < now() - make_interval(days => ?) LIMIT ?)`,
+      [days, batch],
+    );
+    purged += result.rowCount ?? 0;
+    if ((result.rowCount ?? 0) < batch) return purged;
+  }
+}
+
 export interface MessageFilters {
   /** Live keys see live traffic, test keys sandbox traffic (like test and live modes elsewhere). */
   sandbox?: boolean;

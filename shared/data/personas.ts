@@ -23,6 +23,18 @@ export async function getPersona(t: TenantTx): Promise<PersonaRow | null> {
   return ((await t.from('ai_personas').first()) as PersonaRow | undefined) ?? null;
 }
 
+/** Whether the tenant turned AI auto-reply on. */
+export async function autoReplyEnabled(t: TenantTx): Promise<boolean> {
+  return Boolean(await t.from('ai_personas').where({ auto_reply_enabled: true }).first('tenant_id'));
+}
+
+/** What the HELP answer is made of, or undefined when the tenant has no persona. */
+export async function helpPersona(t: TenantTx): Promise<Pick<PersonaRow, 'business_name' | 'help_response' | 'voice_handoff_number'> | undefined> {
+  return (await t.from('ai_personas').first('business_name', 'help_response', 'voice_handoff_number')) as
+    | Pick<PersonaRow, 'business_name' | 'help_response' | 'voice_handoff_number'>
+    | undefined;
+}
+
 /** The provider's key never leaves the platform: only whether one is stored. */
 export function presentPersona(row: PersonaRow | null) {
   return {

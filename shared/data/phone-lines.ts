@@ -113,6 +113,19 @@ export async function updatePhoneLine(owner: Knex, encryptionKey: Buffer, id: st
   return row as PhoneLineRow;
 }
 
+/**
+ * The offline sweep, across tenants on the owner pool: online lines with no
+ * heartbeat for longer than `offlineAfterSeconds` are marked offline; returns their ids.
+ */
+export async function markSilentLinesOffline(owner: Knex, offlineAfterSeconds: number): Promise<string[]> {
+  const rows = (await owner('phone_lines')
+    .where('status', 'online')
+    .andWhere((scope) => void scope.whereNull('last_heartbeat_at').orWhere('last_heartbeat_at', '<', owner.raw(`now() - make_interval(secs => ?)`, [offlineAfterSeconds])))
+    .update({ status: 'offline', updated_at: owner.fn.now() })
+    .returning('id')) as { id: string }[];
+  return rows.map((row) => row.id);
+}
+
 export async function deletePhoneLine(owner: Knex, id: string): Promise<void> {
   const deleted = await owner('phone_lines').where({ id }).delete();
   if (!deleted) throw new NotFoundError('phone line');

@@ -3,9 +3,10 @@ import { findOwned } from '../db/tenant';
 import { newId } from '../ids';
 import { ConflictError, NotFoundError } from '../errors';
 import { decryptSecret, encryptSecret } from '../crypto';
-import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
+import { addToOutbox, dropOutboxRows, outboxJob, OutboxJob } from '../outbox';
 import type { EventType } from '../events';
 import type { DeliveryStatus } from '../schemas/webhooks';
+import type { MessageHistoryRow } from '../webhooks/payload';
 import { generateWebhookSecret } from '../webhooks/signing';
 
 export interface WebhookRow {
@@ -127,8 +128,7 @@ export async function updateWebhook(t: TenantTx, id: string, patch: { url?: stri
 /** Deletes the endpoint with its delivery log, and the queued work for its pending deliveries. */
 export async function deleteWebhook(t: TenantTx, id: string): Promise<WebhookRow> {
   const row = await getWebhook(t, id, { forUpdate: true });
-  const pending = t.from('webhook_deliveries').where({ webhook_id: id, status: 'pending' }).select('id');
-  await t.from('outbox').where({ queue: 'webhooks', job_name: 'deliver' }).whereIn('ref_id', pending).delete();
+  await dropOutboxRows(t, 'webhooks', ['deliver'], pendingDeliveryIds(t, id));
   await t.from('webhooks').where({ id }).delete();
   return row;
 }
@@ -161,6 +161,11 @@ export async function rotateWebhookSecret(
   return { row, secret: next };
 }
 
+/** The ids of an endpoint's pending deliveries, as a subquery. */
+function pendingDeliveryIds(t: TenantTx, webhookId: string) {
+  return t.from('webhook_deliveries').where({ webhook_id: webhookId, status: 'pending' }).select('id');
+}
+
 /** The tenant's enabled endpoints subscribed to `type`. */
 export async function subscribedWebhooks(t: TenantTx, type: string): Promise<Pick<WebhookRow, 'id'>[]> {
   return (await t.from('webhooks').where({ enabled: true }).whereRaw('? = ANY(events)', [type]).select('id')) as Pick<WebhookRow, 'id'>[];
@@ -190,6 +195,15 @@ export async function recordMessageEvent(
   const existing = (await t.from('webhook_events').where({ message_id: input.messageId, sequence: input.sequence }).first()) as WebhookEventRow | undefined;
   if (!existing) throw new Error('webhook event vanished after a conflicting insert');
   return existing;
+}
+
+/** One of the tenant's deliveries, as stored (the worker's view; the API's is getDelivery). */
+export async function getDeliveryRecord(t: TenantTx, id: string, options: { forUpdate?: boolean } = {}): Promise<WebhookDeliveryRow> {
+  return findOwned<WebhookDeliveryRow>(t, 'webhook_deliveries', id, 'webhook delivery', options);
+}
+
+export async function getWebhookEvent(t: TenantTx, id: string): Promise<WebhookEventRow> {
+  return findOwned<WebhookEventRow>(t, 'webhook_events', id, 'webhook event');
 }
 
 /** One delivery per (endpoint, event); returns the jobs of the deliveries this call created. */
@@ -294,4 +308,103 @@ export async function retryDelivery(t: TenantTx, webhookId: string, deliveryId: 
   const job = deliverJob(t.tenantId, deliveryId);
   await addToOutbox(t, [job]);
   return { delivery: await getDelivery(t, webhookId, deliveryId), job };
+}
+
+/**
+ * One message history row and whether any enabled endpoint of the tenant
+ * listens for its status, in one statement: the common case (nobody listens)
+ * costs nothing more.
+ */
+export async function messageHistoryForWebhooks(t: TenantTx, messageId: string, sequence: number): Promise<(MessageHistoryRow & { subscribed: boolean }) | undefined> {
+  return (await t
+    .from('message_events')
+    .where({ message_id: messageId, sequence })
+    .first(
+      'message_events.*',
+      t.trx.raw(
+        `EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = message_events.tenant_id AND w.enabled AND ('message.' || message_events.status) = ANY (w.events)) AS subscribed`,
+      ),
+    )) as (MessageHistoryRow & { subscribed: boolean }) | undefined;
+}
+
+/** Ends a delivery without another attempt (its endpoint was disabled). */
+export async function failDelivery(t: TenantTx, deliveryId: string, error: string): Promise<void> {
+  await t.from('webhook_deliveries').where({ id: deliveryId }).update({ status: 'failed', last_error: error, next_attempt_at: null, updated_at: t.trx.fn.now() });
+}
+
+/**
+ * Takes the next attempt number of a delivery (locked by the caller) and
+ * leases it: next_attempt_at moves `leaseSeconds` ahead, so a duplicate run
+ * of the job waits instead of sending. Returns the attempt number.
+ */
+export async function claimDeliveryAttempt(t: TenantTx, delivery: Pick<WebhookDeliveryRow, 'id' | 'attempts'>, leaseSeconds: number): Promise<number> {
+  const attempt = delivery.attempts + 1;
+  await t
+    .from('webhook_deliveries')
+    .where({ id: delivery.id })
+    .update({ attempts: attempt, next_attempt_at: t.trx.raw('now() + make_interval(secs => ?)', [leaseSeconds]), updated_at: t.trx.fn.now() });
+  return attempt;
+}
+
+/** A receiver answered 2xx: the endpoint is healthy again. */
+export async function markWebhookSucceeded(t: TenantTx, webhookId: string): Promise<void> {
+  await t.from('webhooks').where({ id: webhookId }).update({ last_success_at: t.trx.fn.now(), failing_since: null });
+}
+
+/**
+ * A receiver failed: the endpoint's failure clock starts (or keeps running),
+ * and the endpoint is disabled at once on a 410, otherwise once nothing has
+ * succeeded for `disableAfterDays`. Returns whether it is still enabled, and why not.
+ */
+export async function markWebhookFailing(
+  t: TenantTx,
+  webhookId: string,
+  failure: { gone: boolean; disableAfterDays: number },
+): Promise<{ enabled: boolean; disabled_reason: string | null } | undefined> {
+  const reason = failure.gone ? 'the receiver answered 410 Gone' : `no successful delivery for ${failure.disableAfterDays} days`;
+  // Every SET expression sees the row as it was before this UPDATE.
+  const disable = failure.gone ? t.trx.raw('true') : t.trx.raw('COALESCE(failing_since, now()) <= now() - make_interval(days => ?)', [failure.disableAfterDays]);
+  const [row] = (await t
+    .from('webhooks')
+    .where({ id: webhookId })
+    .update({
+      failing_since: t.trx.raw('COALESCE(failing_since, now())'),
+      enabled: t.trx.raw('enabled AND NOT (?)', [disable]),
+      disabled_reason: t.trx.raw('CASE WHEN enabled AND (?) THEN ? ELSE disabled_reason END', [disable, reason]),
+      updated_at: t.trx.fn.now(),
+    })
+    .returning(['enabled', 'disabled_reason'])) as { enabled: boolean; disabled_reason: string | null }[];
+  return row;
+}
+
+/**
+ * Logs one attempt and moves its delivery to what came of it; a delivery
+ * whose attempt count moved on meanwhile (a later claim) is left to that one.
+ */
+export async function recordDeliveryAttempt(
+  t: TenantTx,
+  deliveryId: string,
+  attempt: { attempt: number; status: DeliveryStatus; statusCode: number | null; latencyMs: number | null; error: string | null; nextAt: Date | null },
+): Promise<void> {
+  await t.insert('webhook_delivery_attempts', {
+    delivery_id: deliveryId,
+    attempt: attempt.attempt,
+    status_code: attempt.statusCode,
+    latency_ms: attempt.latencyMs,
+    error: attempt.error,
+    next_attempt_at: attempt.nextAt,
+  });
+  await t
+    .from('webhook_deliveries')
+    .where({ id: deliveryId, attempts: attempt.attempt })
+    .update({ status: attempt.status, next_attempt_at: attempt.nextAt, last_status_code: attempt.statusCode, last_error: attempt.error, updated_at: t.trx.fn.now() });
+}
+
+/** The endpoint is off: its other pending deliveries stop too, with their queued work (retry them after re-enabling). */
+export async function failPendingDeliveries(t: TenantTx, webhookId: string, error: string): Promise<void> {
+  await dropOutboxRows(t, 'webhooks', ['deliver'], pendingDeliveryIds(t, webhookId));
+  await t
+    .from('webhook_deliveries')
+    .where({ webhook_id: webhookId, status: 'pending' })
+    .update({ status: 'failed', last_error: error, next_attempt_at: null, updated_at: t.trx.fn.now() });
 }

@@ -1,15 +1,17 @@
 import { expect } from 'chai';
 import { createTenant, harness } from '../helpers/harness';
 import { workerDeps } from '../helpers/platform';
-import { fakeJob } from '../helpers/jobs';
+import { fakeJob, outcomeText } from '../helpers/jobs';
 import { BODY_RETENTION_DAYS, createMaintenanceHandlers } from '../../workers/maintenance';
 import { fictionalNumber, send, tenantWithOfflineLine, dropLeftoverWork } from './helpers';
 
 const DAY = 24 * 3600 * 1000;
 const owner = () => harness().db.owner;
 
+/** A maintenance tick's outcome, and the count at the head of its detail (how much it did). */
 async function runMaintenance(job: 'purge-bodies' | 'sweep-lines' | 'expire-idempotency-keys') {
-  return createMaintenanceHandlers(workerDeps())[job]({} as never, fakeJob(job, {}));
+  const text = outcomeText(await createMaintenanceHandlers(workerDeps())[job]({} as never, fakeJob(job, {})));
+  return { text, count: Number(/\d+/.exec(text)?.[0]) };
 }
 
 describe('scheduled maintenance (retention, line sweep, idempotency expiry)', () => {
@@ -24,7 +26,8 @@ describe('scheduled maintenance (retention, line sweep, idempotency expiry)', ()
     await owner()('messages').where({ tenant_id: tenant.id, id: almost }).update({ created_at: new Date(Date.now() - (BODY_RETENTION_DAYS - 1) * DAY) });
 
     const purged = await runMaintenance('purge-bodies');
-    expect(purged).to.be.at.least(1);
+    expect(purged.text).to.match(/^done: purged \d+ message bodies$/);
+    expect(purged.count).to.be.at.least(1);
     const rows = await owner()('messages').where({ tenant_id: tenant.id }).whereIn('id', [old, almost, fresh]);
     const byId = new Map(rows.map((row) => [row.id, row]));
     expect(byId.get(old)).to.include({ body: null, status: 'queued' });
@@ -33,7 +36,7 @@ describe('scheduled maintenance (retention, line sweep, idempotency expiry)', ()
     expect(byId.get(almost)).to.include({ body: 'hello', body_purged_at: null });
     expect(byId.get(fresh)).to.include({ body: 'hello', body_purged_at: null });
     // Idempotent: a second run finds nothing left to purge.
-    expect(await runMaintenance('purge-bodies')).to.equal(0);
+    expect((await runMaintenance('purge-bodies')).text).to.equal('done: purged 0 message bodies');
   });
 
   it('when an online line has sent no heartbeat for longer than the window, then the sweep marks it offline and leaves fresh lines alone', async () => {
@@ -42,8 +45,9 @@ describe('scheduled maintenance (retention, line sweep, idempotency expiry)', ()
     const window = harness().config.device.offlineAfterSeconds;
     await owner()('phone_lines').where({ id: stale.lineId }).update({ status: 'online', last_heartbeat_at: new Date(Date.now() - (window + 10) * 1000) });
     await owner()('phone_lines').where({ id: live.lineId }).update({ status: 'online', last_heartbeat_at: new Date() });
-    const swept = (await runMaintenance('sweep-lines')) as number;
-    expect(swept).to.be.at.least(1);
+    const swept = await runMaintenance('sweep-lines');
+    expect(swept.text).to.match(/^done: \d+ lines went offline$/);
+    expect(swept.count).to.be.at.least(1);
     expect((await owner()('phone_lines').where({ id: stale.lineId }).first()).status).to.equal('offline');
     expect((await owner()('phone_lines').where({ id: live.lineId }).first()).status).to.equal('online');
   });
@@ -59,8 +63,9 @@ describe('scheduled maintenance (retention, line sweep, idempotency expiry)', ()
       { line_id: lineId, event_id: 'evt_old', received_at: new Date(Date.now() - 8 * DAY) },
       { line_id: lineId, event_id: 'evt_new', received_at: new Date() },
     ]);
-    const result = (await runMaintenance('expire-idempotency-keys')) as { keys: number; seen: number };
-    expect(result.keys).to.be.at.least(1);
+    const result = await runMaintenance('expire-idempotency-keys');
+    expect(result.text).to.match(/^done: expired \d+ idempotency keys and \d+ device event ids$/);
+    expect(result.count).to.be.at.least(1);
     expect((await owner()('idempotency_keys').where({ tenant_id: tenant.id })).map((row) => row.key)).to.deep.equal(['current']);
     expect((await owner()('device_events_seen').where({ line_id: lineId })).map((row) => row.event_id)).to.deep.equal(['evt_new']);
   });

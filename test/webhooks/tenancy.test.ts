@@ -4,6 +4,7 @@ import { runThroughPool } from '../helpers/jobs';
 import { workerDeps } from '../helpers/platform';
 import { withTenant } from '../../shared/db/tenant';
 import { emitEvent } from '../../shared/events';
+import { bullJobId } from '../../shared/outbox';
 import { createWebhookHandlers } from '../../workers/webhooks';
 import { pendingTestDelivery, Receiver, registerWebhook, startReceiver } from './helpers';
 
@@ -61,6 +62,23 @@ describe('webhooks: tenant B\'s ids in tenant A\'s jobs', () => {
     expect(outcome.terminal, String(outcome.error)).to.equal(true);
     expect(receiver.arrivals).to.equal(0);
     expect(await snapshot(a, b)).to.deep.equal(before);
+  });
+
+  it('when a delivery\'s record is gone but its outbox row is left, then the job ends terminally and the row is dropped (the relay never brings it back), B\'s rows untouched', async () => {
+    const hookA = (await api().get('/v1/webhooks').set(a.auth)).body.data[0];
+    const hookB = (await api().get('/v1/webhooks').set(b.auth)).body.data[0];
+    const { deliveryId, jobs } = await pendingTestDelivery(a.id, hookA.id);
+    await pendingTestDelivery(b.id, hookB.id);
+    await harness().db.owner('webhook_deliveries').where({ tenant_id: a.id, id: deliveryId }).delete();
+    const outboxOf = async (tenant: TestTenant) => harness().db.owner('outbox').where({ tenant_id: tenant.id, queue: 'webhooks', job_name: 'deliver' });
+    expect((await outboxOf(a)).map((row) => row.ref_id)).to.deep.equal([deliveryId]);
+    const before = await outboxOf(b);
+    // As a pool runs it: the job id is `deliver__<delivery id>`, the key of its outbox row.
+    const outcome = await runThroughPool('webhooks', createWebhookHandlers(workerDeps()), 'deliver', { tenantId: a.id, deliveryId }, bullJobId(jobs[0]));
+    expect(outcome.terminal, String(outcome.error)).to.equal(true);
+    expect(receiver.arrivals).to.equal(0);
+    expect(await outboxOf(a)).to.deep.equal([]);
+    expect(await outboxOf(b)).to.deep.equal(before);
   });
 
   it('when a payload is malformed, then it fails terminally before any work', async () => {

@@ -1,7 +1,8 @@
 import { withTenant } from '../../shared/db/tenant';
 import { getCampaign } from '../../shared/data/campaigns';
+import { queuedCampaignMessageIds } from '../../shared/data/messages';
 import { transitionMessage } from '../../shared/messages/status';
-import { consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
+import { consumeOutbox, dropOutboxRows, enqueueAll, OutboxJob } from '../../shared/outbox';
 import type { WorkerDeps } from '../deps';
 import { done, JobOutcome } from '../runtime';
 
@@ -21,17 +22,14 @@ export function createCancelMessages(deps: WorkerDeps) {
     for (;;) {
       const batch = await withTenant(deps.db.app, tenantId, async (t) => {
         const campaign = await getCampaign(t, campaignId);
-        const ids =
-          campaign.status === 'cancelled'
-            ? ((await t.from('messages').where({ campaign_id: campaignId, status: 'queued' }).orderBy('id').limit(CANCEL_BATCH).pluck('id')) as string[])
-            : [];
+        const ids = campaign.status === 'cancelled' ? await queuedCampaignMessageIds(t, campaignId, CANCEL_BATCH) : [];
         const jobs: OutboxJob[] = [];
         for (const id of ids) {
           const transition = await transitionMessage(t, id, 'failed', { reason: 'cancelled' });
           if (!transition.changed) continue;
           jobs.push(...transition.jobs);
           cancelled += 1;
-          await t.from('outbox').where({ queue: 'sending', ref_id: id }).whereIn('job_name', ['route-message', 'sandbox-advance']).delete();
+          await dropOutboxRows(t, 'sending', ['route-message', 'sandbox-advance'], [id]);
         }
         const done = ids.length < CANCEL_BATCH;
         if (done) await consumeOutbox(t, 'campaigns', 'cancel-campaign', campaignId);

@@ -1,5 +1,6 @@
 import { withTenant } from '../../shared/db/tenant';
-import { campaignCounts, CampaignRow, completionCheckJob, getCampaign } from '../../shared/data/campaigns';
+import { campaignCounts, CampaignRow, completionCheckJob, getCampaign, markCampaignCompleted } from '../../shared/data/campaigns';
+import { campaignHasUnfinishedMessages } from '../../shared/data/messages';
 import { emitEvent } from '../../shared/events';
 import { addToOutbox, consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
 import type { WorkerDeps } from '../deps';
@@ -37,16 +38,9 @@ export function createCompletionCheck(deps: WorkerDeps) {
         return { jobs: [], result: skipped(`campaign is ${campaign.status}`) };
       }
       if (campaign.launched_at && campaign.fanned_out >= campaign.total && ['sending', 'paused'].includes(campaign.status)) {
-        const pending = await t.from('messages').where({ campaign_id: campaignId }).whereIn('status', ['queued', 'sending', 'sent']).first('id');
-        if (!pending) {
+        if (!(await campaignHasUnfinishedMessages(t, campaignId))) {
           await consumeOutbox(t, 'campaigns', 'check-completion', campaignId);
-          const [completed] = (await t
-            .from('campaigns')
-            .where({ id: campaignId })
-            .whereNull('completed_at')
-            .whereIn('status', ['sending', 'paused'])
-            .update({ status: 'completed', completed_at: t.trx.fn.now(), updated_at: t.trx.fn.now() })
-            .returning('*')) as CampaignRow[];
+          const completed = await markCampaignCompleted(t, campaignId);
           if (!completed) return { jobs: [], result: skipped('already completed') };
           const counts = (await campaignCounts(t, [completed])).get(campaignId);
           const event = await emitEvent(

@@ -1,8 +1,9 @@
 import { withTenant, TenantTx } from '../../shared/db/tenant';
-import { CampaignRow, fanOutChunkJob, getCampaign } from '../../shared/data/campaigns';
-import type { ContactRow } from '../../shared/data/contacts';
+import { CampaignRow, fanOutChunkJob, getCampaign, linkRecipientMessages, recipientsWithoutMessage, recordFanOutProgress } from '../../shared/data/campaigns';
+import { contactsByIds, ContactRow } from '../../shared/data/contacts';
+import { unroutedCampaignMessages } from '../../shared/data/messages';
 import { insertOutboundMessage } from '../../shared/messages/outbound';
-import { addToOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
+import { addToOutbox, consumeOutbox, enqueueAll, hasOutboxRow, OutboxJob, postponeOutboxRow } from '../../shared/outbox';
 import { MAX_BODY_LENGTH } from '../../shared/schemas/messages';
 import { MissingTemplateVariableError, renderTemplate } from '../../shared/templates';
 import type { WorkerDeps } from '../deps';
@@ -27,12 +28,6 @@ const WINDOW_RECHECK_MS = 200;
 
 /** Why a recipient's message is recorded as blocked instead of sent. */
 export const RENDER_BLOCK_REASONS = { missingVariable: 'missing_template_var', tooLong: 'body_too_long' } as const;
-
-interface RecipientRow {
-  position: number;
-  phone_number: string;
-  contact_id: string | null;
-}
 
 /**
  * A recipient's template variables, from least to most specific: the
@@ -63,36 +58,16 @@ export function renderForRecipient(body: string, variables: Record<string, unkno
   }
 }
 
-async function unroutedMessages(t: TenantTx, campaignId: string): Promise<number> {
-  const result = await t.trx.raw(
-    `SELECT count(*)::int AS n FROM (
-       SELECT 1 FROM messages WHERE tenant_id = ? AND campaign_id = ? AND status = 'queued' AND release_at IS NULL LIMIT ?
-     ) AS window_rows`,
-    [t.tenantId, campaignId, FAN_OUT_WINDOW],
-  );
-  return (result.rows[0] as { n: number }).n;
-}
-
 /** Creates the messages of the next recipients, in the caller's transaction; returns the jobs to enqueue. */
 async function createChunk(t: TenantTx, campaign: CampaignRow): Promise<{ created: number; jobs: OutboxJob[] }> {
-  const recipients = (await t
-    .from('campaign_recipients')
-    .where({ campaign_id: campaign.id })
-    .whereNull('message_id')
-    .orderBy('position')
-    .limit(FAN_OUT_CHUNK)
-    .select('position', 'phone_number', 'contact_id')) as RecipientRow[];
+  const recipients = await recipientsWithoutMessage(t, campaign.id, FAN_OUT_CHUNK);
   if (recipients.length === 0) return { created: 0, jobs: [] };
 
   const contactIds = [...new Set(recipients.flatMap((recipient) => (recipient.contact_id ? [recipient.contact_id] : [])))];
-  const contacts = new Map<string, ContactRow>();
-  if (contactIds.length > 0) {
-    const rows = (await t.from('contacts').whereRaw('contacts.id = ANY(?::text[])', [contactIds])) as ContactRow[];
-    for (const row of rows) contacts.set(row.id, row);
-  }
+  const contacts = new Map((await contactsByIds(t, contactIds)).map((row): [string, ContactRow] => [row.id, row]));
 
   const jobs: OutboxJob[] = [];
-  const messageIds: string[] = [];
+  const links: { phoneNumber: string; messageId: string }[] = [];
   for (const recipient of recipients) {
     const contact = recipient.contact_id ? (contacts.get(recipient.contact_id) ?? null) : null;
     const rendered = renderForRecipient(campaign.body, recipientVariables(campaign, recipient.phone_number, contact));
@@ -108,16 +83,11 @@ async function createChunk(t: TenantTx, campaign: CampaignRow): Promise<{ create
       dispatchWebhook: !campaign.sandbox,
       blockedReason: 'blocked' in rendered ? rendered.blocked : undefined,
     });
-    messageIds.push(accepted.message.id);
+    links.push({ phoneNumber: recipient.phone_number, messageId: accepted.message.id });
     jobs.push(...accepted.jobs);
   }
   // Same transaction as the messages: a re-run skips every recipient that has one.
-  await t.trx.raw(
-    `UPDATE campaign_recipients AS r SET message_id = m.message_id
-       FROM unnest(?::text[], ?::text[]) AS m(phone_number, message_id)
-      WHERE r.tenant_id = ? AND r.campaign_id = ? AND r.phone_number = m.phone_number AND r.message_id IS NULL`,
-    [recipients.map((recipient) => recipient.phone_number), messageIds, t.tenantId, campaign.id],
-  );
+  await linkRecipientMessages(t, campaign.id, links);
   return { created: recipients.length, jobs };
 }
 
@@ -137,21 +107,20 @@ export function createFanOutChunk(deps: WorkerDeps) {
     const { tenantId, campaignId, chunkId } = payload;
     const outcome = await withTenant(deps.db.app, tenantId, async (t): Promise<ChunkOutcome> => {
       const campaign = await getCampaign(t, campaignId, { forUpdate: true });
-      const own = () => t.from('outbox').where({ queue: 'campaigns', job_name: 'fan-out-chunk', ref_id: chunkId });
-      if (!(await own().first('id'))) return { jobs: [], result: skipped('superseded: this chunk was already run, or the fan-out was restarted') };
+      if (!(await hasOutboxRow(t, 'campaigns', 'fan-out-chunk', chunkId))) return { jobs: [], result: skipped('superseded: this chunk was already run, or the fan-out was restarted') };
       if (campaign.status !== 'sending') {
-        await own().delete();
+        await consumeOutbox(t, 'campaigns', 'fan-out-chunk', chunkId);
         return { jobs: [], result: skipped(`fan-out stopped: campaign is ${campaign.status}`) };
       }
-      if ((await unroutedMessages(t, campaignId)) >= FAN_OUT_WINDOW) {
+      if ((await unroutedCampaignMessages(t, campaignId, FAN_OUT_WINDOW)) >= FAN_OUT_WINDOW) {
         const until = new Date(Date.now() + WINDOW_RECHECK_MS);
-        await own().update({ available_at: until, enqueued_at: null });
+        await postponeOutboxRow(t, 'campaigns', 'fan-out-chunk', chunkId, until);
         return { jobs: [], result: deferred(until, 'waiting for the router to catch up') };
       }
       const { created, jobs } = await createChunk(t, campaign);
       const fannedOut = campaign.fanned_out + created;
-      await t.from('campaigns').where({ id: campaignId }).update({ fanned_out: fannedOut, updated_at: t.trx.fn.now() });
-      await own().delete();
+      await recordFanOutProgress(t, campaignId, fannedOut);
+      await consumeOutbox(t, 'campaigns', 'fan-out-chunk', chunkId);
       if (created > 0 && fannedOut < campaign.total) {
         const next = fanOutChunkJob(tenantId, campaignId);
         await addToOutbox(t, [next]);

@@ -1,6 +1,7 @@
 import { withTenant, TenantTx } from '../../shared/db/tenant';
-import { newId } from '../../shared/ids';
-import { checkImportRow, CheckedRow, getImport, ImportError, ImportRecord } from '../../shared/data/imports';
+import { checkImportRow, CheckedRow, getImport, ImportError, importRows, ImportRecord, recordImportProgress } from '../../shared/data/imports';
+import { upsertImportedContacts } from '../../shared/data/contacts';
+import { addMembersIfGroupExists } from '../../shared/data/groups';
 import type { ImportRow } from '../../shared/schemas/contacts';
 import { consumeOutbox } from '../../shared/outbox';
 import type { WorkerDeps } from '../deps';
@@ -10,45 +11,6 @@ import { done, JobOutcome, skipped } from '../runtime';
 export const IMPORT_CHUNK = 500;
 
 const ALREADY_EXISTS = 'a contact with this phone number already exists (set update_existing to update it)';
-
-interface UpsertResult {
-  id: string;
-  phone_number: string;
-  inserted: boolean;
-}
-
-/**
- * Writes the valid rows of a chunk in one statement. Without update_existing a
- * number the tenant already has is left alone and reported; with it, the
- * contact is updated: fields given in the row replace the stored ones, fields
- * left empty keep them, and metadata keys are merged.
- */
-async function upsertContacts(t: TenantTx, rows: ImportRow[], updateExisting: boolean): Promise<UpsertResult[]> {
-  if (rows.length === 0) return [];
-  const onConflict = updateExisting
-    ? `DO UPDATE SET name = COALESCE(EXCLUDED.name, contacts.name),
-                     email = COALESCE(EXCLUDED.email, contacts.email),
-                     metadata = contacts.metadata || EXCLUDED.metadata,
-                     updated_at = now()`
-    : 'DO NOTHING';
-  const result = await t.trx.raw(
-    `INSERT INTO contacts (tenant_id, id, phone_number, name, email, metadata)
-     SELECT ?, r.id, r.phone_number, r.name, r.email, r.metadata::jsonb
-       FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) AS r(id, phone_number, name, email, metadata)
-     ON CONFLICT (tenant_id, phone_number) ${onConflict}
-     RETURNING id, phone_number, (xmax = 0) AS inserted`,
-    [
-      t.tenantId,
-      rows.map(() => newId()),
-      rows.map((row) => row.phone_number),
-      // knex's types have no nullable arrays; pg sends null elements as NULL.
-      rows.map((row) => row.name ?? null) as string[],
-      rows.map((row) => row.email ?? null) as string[],
-      rows.map((row) => JSON.stringify(row.metadata ?? {})),
-    ],
-  );
-  return result.rows as UpsertResult[];
-}
 
 /** The first valid row (0-based) holding each number, to report later rows of the same file as duplicates. */
 function firstRowByPhone(checked: CheckedRow[]): Map<string, number> {
@@ -82,36 +44,25 @@ async function processChunk(t: TenantTx, record: ImportRecord, rows: CheckedRow[
     valid.push({ index, row: checked.row });
   });
 
-  const written = await upsertContacts(t, valid.map((entry) => entry.row), record.update_existing);
+  const written = await upsertImportedContacts(t, valid.map((entry) => entry.row), record.update_existing);
   const byPhone = new Map(written.map((row) => [row.phone_number, row]));
   for (const entry of valid) {
     if (byPhone.has(entry.row.phone_number)) continue;
     failedRows.add(entry.index);
     errors.push({ row: entry.index + 1, field: 'phone_number', reason: ALREADY_EXISTS });
   }
-  if (record.group_id && written.length > 0 && (await t.from('contact_groups').where({ id: record.group_id }).first('id'))) {
-    await t.trx.raw(
-      `INSERT INTO group_members (tenant_id, group_id, contact_id) SELECT ?, ?, unnest(?::text[]) ON CONFLICT DO NOTHING`,
-      [t.tenantId, record.group_id, written.map((row) => row.id)],
-    );
-  }
+  if (record.group_id) await addMembersIfGroupExists(t, record.group_id, written.map((row) => row.id));
 
   const done = end >= record.total_rows;
   const created = written.filter((row) => row.inserted).length;
-  await t
-    .from('contact_imports')
-    .where({ id: record.id })
-    .update({
-      status: done ? 'completed' : 'processing',
-      processed_rows: end,
-      created_count: record.created_count + created,
-      updated_count: record.updated_count + (written.length - created),
-      failed_count: record.failed_count + failedRows.size,
-      errors: t.trx.raw('errors || ?::jsonb', [JSON.stringify(errors.sort((a, b) => a.row - b.row))]),
-      updated_at: t.trx.fn.now(),
-      // The uploaded rows are a second copy of contact data: dropped once written.
-      ...(done ? { completed_at: t.trx.fn.now(), rows: '[]' } : {}),
-    });
+  await recordImportProgress(t, record, {
+    processedRows: end,
+    created,
+    updated: written.length - created,
+    failed: failedRows.size,
+    errors: errors.sort((a, b) => a.row - b.row),
+    completed: done,
+  });
   return done;
 }
 
@@ -130,7 +81,7 @@ export function createContactImporter(deps: WorkerDeps, options: { chunkSize?: n
         await consumeOutbox(t, 'campaigns', 'import-contacts', importId);
         return null;
       }
-      return ((await t.from('contact_imports').where({ id: importId }).first('rows')) as { rows: unknown[] }).rows;
+      return importRows(t, importId);
     });
     if (!stored) return skipped('already completed');
     // Every row is checked up front so that a duplicate is named against the first *valid* row with its number.

@@ -1,6 +1,6 @@
 import { withTenant } from '../../shared/db/tenant';
-import { completionCheckJob, fanOutChunkJob, getCampaign } from '../../shared/data/campaigns';
-import { addToOutbox, consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
+import { completionCheckJob, fanOutChunkJob, getCampaign, markCampaignLaunched } from '../../shared/data/campaigns';
+import { addToOutbox, consumeOutbox, enqueueAll, OutboxJob, postponeOutboxRow } from '../../shared/outbox';
 import type { WorkerDeps } from '../deps';
 import { deferred, done, JobOutcome, skipped } from '../runtime';
 
@@ -22,16 +22,16 @@ export function createCampaignLauncher(deps: WorkerDeps) {
         return { jobs: [], result: skipped(`not launched: campaign is ${campaign.status}`) };
       }
       if (campaign.scheduled_at && campaign.scheduled_at.getTime() > Date.now() + EARLY_TOLERANCE_MS) {
-        await t.from('outbox').where({ queue: 'campaigns', job_name: 'launch-campaign', ref_id: campaignId }).update({ available_at: campaign.scheduled_at, enqueued_at: null });
+        await postponeOutboxRow(t, 'campaigns', 'launch-campaign', campaignId, campaign.scheduled_at);
         return { jobs: [], result: deferred(campaign.scheduled_at, 'not due yet') };
       }
       await consumeOutbox(t, 'campaigns', 'launch-campaign', campaignId);
       if (campaign.status === 'paused') {
         // Due while paused: resuming starts the fan-out.
-        await t.from('campaigns').where({ id: campaignId }).update({ launched_at: t.trx.fn.now(), updated_at: t.trx.fn.now() });
+        await markCampaignLaunched(t, campaignId, { sending: false });
         return { jobs: [], result: done('due while paused') };
       }
-      await t.from('campaigns').where({ id: campaignId }).update({ status: 'sending', launched_at: t.trx.fn.now(), updated_at: t.trx.fn.now() });
+      await markCampaignLaunched(t, campaignId, { sending: true });
       const jobs = [fanOutChunkJob(tenantId, campaignId), completionCheckJob(tenantId, campaignId)];
       await addToOutbox(t, jobs);
       return { jobs, result: done('launched') };

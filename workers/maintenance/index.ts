@@ -1,48 +1,35 @@
 import type { QueueHandlers } from '../runtime';
+import { done } from '../runtime';
 import type { WorkerDeps } from '../deps';
 import { relayOutbox } from './relay';
 import { enqueueUsageRollUps } from '../../shared/data/usage';
+import { markSilentLinesOffline } from '../../shared/data/phone-lines';
+import { purgeOldBodies } from '../../shared/data/messages';
+import { expireIdempotencyKeys } from '../../shared/data/idempotency-keys';
+import { expireSeenDeviceEvents } from '../../shared/data/device-events';
 
 /** Message bodies are purged after this many days; metadata stays (PRODUCT.md §6). */
 export const BODY_RETENTION_DAYS = 90;
 
 /** Marks lines offline that have not sent a heartbeat within the window. */
 export async function sweepLines(deps: WorkerDeps): Promise<string[]> {
-  const rows = await deps.db.owner('phone_lines')
-    .where('status', 'online')
-    .andWhere((scope) => void scope.whereNull('last_heartbeat_at').orWhere('last_heartbeat_at', '<', deps.db.owner.raw(`now() - make_interval(secs => ?)`, [deps.config.device.offlineAfterSeconds])))
-    .update({ status: 'offline', updated_at: deps.db.owner.fn.now() })
-    .returning('id');
-  const ids = (rows as { id: string }[]).map((row) => row.id);
+  const ids = await markSilentLinesOffline(deps.db.owner, deps.config.device.offlineAfterSeconds);
   if (ids.length > 0) deps.log.warn({ lines: ids }, 'lines went offline (no heartbeat)');
   return ids;
 }
 
-/** Cross-tenant housekeeping, on the owner pool, each step idempotent. */
+/** Cross-tenant housekeeping, on the owner pool, each step idempotent; each outcome says how much it did. */
 export function createMaintenanceHandlers(deps: WorkerDeps): QueueHandlers<'maintenance'> {
   const { owner } = deps.db;
   return {
-    'relay-outbox': async () => relayOutbox(deps),
-    'sweep-lines': async () => (await sweepLines(deps)).length,
-    'roll-up-usage': async () => enqueueUsageRollUps(deps),
+    'relay-outbox': async () => done(`re-enqueued ${await relayOutbox(deps)} jobs`),
+    'sweep-lines': async () => done(`${(await sweepLines(deps)).length} lines went offline`),
+    'roll-up-usage': async () => done(`enqueued ${await enqueueUsageRollUps(deps)} roll-ups`),
     'expire-idempotency-keys': async () => {
-      const keys = await owner('idempotency_keys').where('expires_at', '<', owner.fn.now()).delete();
-      const seen = await owner('device_events_seen').where('received_at', '<', owner.raw("now() - interval '7 days'")).delete();
-      return { keys, seen };
+      const keys = await expireIdempotencyKeys(owner);
+      const seen = await expireSeenDeviceEvents(owner);
+      return done(`expired ${keys} idempotency keys and ${seen} device event ids`);
     },
-    'purge-bodies': async () => {
-      let purged = 0;
-      for (;;) {
-        const batch = await owner.raw(
-          `UPDATE messages SET body = NULL, body_purged_at = now()
-            WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM messages
-                    WHERE body IS NOT NULL AND created_at < now() - make_interval(days => ?) LIMIT 5000)`,
-          [BODY_RETENTION_DAYS],
-        );
-        purged += batch.rowCount ?? 0;
-        if ((batch.rowCount ?? 0) < 5000) break;
-      }
-      return purged;
-    },
+    'purge-bodies': async () => done(`purged ${await purgeOldBodies(owner, BODY_RETENTION_DAYS)} message bodies`),
   };
 }

@@ -1,16 +1,7 @@
 import type { WorkerDeps } from '../deps';
 import { jobId, QueueName } from '../../shared/queues';
 import { claimDueDispatches } from '../../shared/data/dispatches';
-
-interface OutboxRow {
-  id: number;
-  queue: QueueName;
-  job_name: string;
-  ref_id: string;
-  payload: Record<string, unknown>;
-  priority: number;
-  available_at: Date;
-}
+import { claimDueOutboxRows } from '../../shared/outbox';
 
 /** Rows younger than this are still on their way through the normal path. */
 const GRACE_SECONDS = 5;
@@ -23,7 +14,7 @@ const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'wai
  * The outbox relay: finds work whose job never ran (crash between commit and
  * enqueue, a Redis restart that lost every job, a job that gave up) and puts
  * it back on its queue under the same job id. Runs across tenants on the owner
- * pool; `SKIP LOCKED` lets several relays run without claiming the same rows.
+ * pool; several relays never claim the same rows.
  */
 export async function relayOutbox(deps: WorkerDeps, options: { graceSeconds?: number; maxMs?: number } = {}): Promise<number> {
   // A Redis restart can leave thousands of rows to rebuild: keep going batch by
@@ -65,19 +56,7 @@ async function relayDispatches(deps: WorkerDeps, grace: number): Promise<{ looke
 }
 
 async function relayBatch(deps: WorkerDeps, grace: number): Promise<{ looked: number; requeued: number }> {
-  const { db } = deps;
-  const rows = await db.owner.transaction(async (trx) => {
-    const claimed = (await trx('outbox')
-      .where('available_at', '<=', trx.raw('now() - make_interval(secs => ?)', [grace]))
-      .andWhere((scope) => void scope.whereNull('enqueued_at').orWhere('enqueued_at', '<', trx.raw(`now() - interval '${RECHECK_SECONDS} seconds'`)))
-      .orderBy('available_at')
-      .limit(BATCH)
-      .forUpdate()
-      .skipLocked()
-      .select('id', 'queue', 'job_name', 'ref_id', 'payload', 'priority', 'available_at')) as OutboxRow[];
-    if (claimed.length > 0) await trx('outbox').whereIn('id', claimed.map((row) => row.id)).update({ enqueued_at: trx.fn.now() });
-    return claimed;
-  });
+  const rows = await claimDueOutboxRows(deps.db.owner, grace, RECHECK_SECONDS, BATCH);
   const requeued = (await Promise.all(rows.map((row) => requeue(deps, row.queue, row.job_name, row.ref_id, row.payload, row.priority)))).filter(Boolean).length;
   return { looked: rows.length, requeued };
 }

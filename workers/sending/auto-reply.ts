@@ -1,6 +1,16 @@
-import { withTenant, TenantTx } from '../../shared/db/tenant';
+import { withTenant } from '../../shared/db/tenant';
 import { getMessage, MessageRow } from '../../shared/data/messages';
 import { isOptedOut } from '../../shared/data/opt-outs';
+import { autoReplyEnabled } from '../../shared/data/personas';
+import { conversationTakenOver } from '../../shared/data/conversations';
+import {
+  autoRepliesInLastHour,
+  autoReplyDecision,
+  linkAutoReply,
+  lockAutoReplyDecisions,
+  markAutoReplied,
+  recordAutoReplyDecision,
+} from '../../shared/data/auto-replies';
 import { insertOutboundMessage } from '../../shared/messages/outbound';
 import { enqueueAll, OutboxJob } from '../../shared/outbox';
 import { loadReplyContext, ReplyContext } from '../../shared/ai/context';
@@ -20,41 +30,6 @@ export const DEFAULT_MAX_AUTO_REPLIES_PER_HOUR = 3;
 export const DEFAULT_TAKEOVER_MINUTES = 30;
 
 type Claim = { skip: string } | { message: MessageRow; context: ReplyContext };
-
-/**
- * Has a person taken this conversation over? Either `conversations.manual_until`
- * says so, or the tenant sent this number a message in the last few minutes
- * that was not a campaign, not a keyword confirmation and not an auto-reply
- * (auto-replies are the ones auto_reply_log names as its reply).
- */
-async function takenOver(t: TenantTx, phoneNumber: string, minutes: number): Promise<boolean> {
-  const manual = await t
-    .from('conversations')
-    .where({ phone_number: phoneNumber })
-    .where('manual_until', '>', t.trx.fn.now())
-    .first('phone_number');
-  if (manual) return true;
-  const recent = await t.trx.raw(
-    `SELECT 1 FROM messages m
-      WHERE m.tenant_id = ? AND m.to_number = ? AND m.direction = 'outbound'
-        AND m.campaign_id IS NULL AND m.system_reply = false AND m.sandbox = false
-        AND m.created_at > now() - make_interval(mins => ?)
-        AND NOT EXISTS (SELECT 1 FROM auto_reply_log a WHERE a.tenant_id = m.tenant_id AND a.reply_message_id = m.id)
-      LIMIT 1`,
-    [t.tenantId, phoneNumber, minutes],
-  );
-  return recent.rows.length > 0;
-}
-
-async function repliesInLastHour(t: TenantTx, phoneNumber: string): Promise<number> {
-  const [{ n }] = (await t
-    .from('auto_reply_log')
-    .where({ phone_number: phoneNumber, kind: 'auto_reply' })
-    .whereIn('status', ['claimed', 'replied'])
-    .where('created_at', '>', t.trx.raw("now() - interval '1 hour'"))
-    .count({ n: '*' })) as { n: number }[];
-  return Number(n);
-}
 
 /**
  * AI auto-reply, a follow-up of an inbound message that was not a keyword.
@@ -82,27 +57,18 @@ export function createAutoReplyFollowUp(options: AutoReplyOptions = {}): Inbound
     const claim = await withTenant(deps.db.app, tenantId, async (t): Promise<Claim> => {
       const message = await getMessage(t, messageId);
       if (message.direction !== 'inbound' || message.sandbox || !message.from_number || !message.body) return { skip: 'not an inbound text' };
-      const enabled = await t.from('ai_personas').where({ auto_reply_enabled: true }).first('tenant_id');
-      if (!enabled) return { skip: 'auto-reply off' };
+      if (!(await autoReplyEnabled(t))) return { skip: 'auto-reply off' };
       const sender = message.from_number;
       // One decision at a time per number, so the hourly cap holds under concurrent inbound jobs.
-      await t.trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`auto-reply:${tenantId}:${sender}`]);
-      const existing = (await t.from('auto_reply_log').where({ message_id: messageId }).first('kind', 'status')) as
-        | { kind: string; status: string | null }
-        | undefined;
+      await lockAutoReplyDecisions(t, sender);
+      const existing = await autoReplyDecision(t, messageId);
       if (existing && !(existing.kind === 'auto_reply' && existing.status === 'claimed')) return { skip: 'already handled' };
       if (!existing) {
         let reason: string | null = null;
         if (await isOptedOut(t, sender)) reason = 'opted_out';
-        else if (await takenOver(t, sender, takeoverMinutes)) reason = 'manual_takeover';
-        else if ((await repliesInLastHour(t, sender)) >= maxPerHour) reason = 'rate_limited';
-        await t.insert('auto_reply_log', {
-          phone_number: sender,
-          message_id: messageId,
-          kind: 'auto_reply',
-          status: reason ? 'skipped' : 'claimed',
-          reason,
-        });
+        else if (await conversationTakenOver(t, sender, takeoverMinutes)) reason = 'manual_takeover';
+        else if ((await autoRepliesInLastHour(t, sender)) >= maxPerHour) reason = 'rate_limited';
+        await recordAutoReplyDecision(t, { phoneNumber: sender, messageId, skipReason: reason });
         if (reason) return { skip: reason };
       }
       return { message, context: await loadReplyContext(t, deps.config.encryptionKey) };
@@ -118,11 +84,7 @@ export function createAutoReplyFollowUp(options: AutoReplyOptions = {}): Inbound
     );
 
     const jobs = await withTenant(deps.db.app, tenantId, async (t): Promise<OutboxJob[]> => {
-      const won = await t
-        .from('auto_reply_log')
-        .where({ message_id: messageId, kind: 'auto_reply', status: 'claimed' })
-        .update({ status: 'replied', responder: composed.responder });
-      if (won === 0) return [];
+      if (!(await markAutoReplied(t, messageId, composed.responder))) return [];
       const accepted = await insertOutboundMessage(t, {
         to: claim.message.from_number!,
         body: composed.reply,
@@ -132,7 +94,7 @@ export function createAutoReplyFollowUp(options: AutoReplyOptions = {}): Inbound
         sandbox: false,
         dispatchWebhook: true,
       });
-      await t.from('auto_reply_log').where({ message_id: messageId }).update({ reply_message_id: accepted.message.id });
+      await linkAutoReply(t, messageId, accepted.message.id);
       return accepted.jobs;
     });
     await enqueueAll(deps.queues, jobs);

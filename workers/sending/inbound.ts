@@ -2,6 +2,8 @@ import { withTenant } from '../../shared/db/tenant';
 import { getMessage } from '../../shared/data/messages';
 import { getOwnTenant } from '../../shared/data/tenants';
 import { recordOptIn, recordOptOut } from '../../shared/data/opt-outs';
+import { helpPersona } from '../../shared/data/personas';
+import { claimKeywordReply } from '../../shared/data/auto-replies';
 import { insertOutboundMessage } from '../../shared/messages/outbound';
 import { emitEvent } from '../../shared/events';
 import { consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
@@ -27,17 +29,13 @@ export function createInboundProcessor(deps: WorkerDeps, followUps: InboundFollo
       if (!keyword) return { jobs: [], result: done('no keyword'), keyword: false };
 
       const tenant = await getOwnTenant(t);
-      const persona = (await t.from('ai_personas').first('business_name', 'help_response', 'voice_handoff_number')) as PersonaForHelp | undefined;
+      const persona: PersonaForHelp | undefined = await helpPersona(t);
       const business = persona?.business_name || tenant.name;
       const sender = message.from_number!;
       const jobs: OutboxJob[] = [];
       let reply: string | null = null;
       // Claim the reply with a marker so a retried job never sends a second confirmation.
-      const claimed = await t.trx.raw(
-        `INSERT INTO auto_reply_log (tenant_id, phone_number, message_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING message_id`,
-        [tenantId, sender, messageId],
-      );
-      if (claimed.rows.length === 0) return { jobs, result: skipped('already handled'), keyword: true };
+      if (!(await claimKeywordReply(t, sender, messageId))) return { jobs, result: skipped('already handled'), keyword: true };
 
       if (keyword.kind === 'stop') {
         if (await recordOptOut(t, sender, 'keyword', keyword.keyword)) {

@@ -1,5 +1,20 @@
-import { findOwned, withTenant } from '../../shared/db/tenant';
-import { deliverJob, getWebhook, signingSecrets, WebhookDeliveryRow, WebhookEventRow, WebhookRow } from '../../shared/data/webhooks';
+import { withTenant } from '../../shared/db/tenant';
+import {
+  claimDeliveryAttempt,
+  deliverJob,
+  failDelivery,
+  failPendingDeliveries,
+  getDeliveryRecord,
+  getWebhook,
+  getWebhookEvent,
+  markWebhookFailing,
+  markWebhookSucceeded,
+  recordDeliveryAttempt,
+  signingSecrets,
+  WebhookDeliveryRow,
+  WebhookEventRow,
+  WebhookRow,
+} from '../../shared/data/webhooks';
 import { addToOutbox, consumeOutbox } from '../../shared/outbox';
 import type { JobPayload } from '../../shared/queues';
 import type { DeliveryStatus } from '../../shared/schemas/webhooks';
@@ -9,7 +24,6 @@ import { signDelivery } from '../../shared/webhooks/signing';
 import type { Resolver } from '../../shared/webhooks/ssrf';
 import type { WorkerDeps } from '../deps';
 import { createEndpointSlots, EndpointSlot, EndpointSlots } from './endpoint-slots';
-import { inTenant } from './tenant-job';
 import { deferred, done, JobOutcome, skipped } from '../runtime';
 
 const USER_AGENT = 'senderz-webhooks/1';
@@ -76,19 +90,16 @@ export function createDeliverer(deps: WorkerDeps, options: DelivererOptions = {}
 
   /** `held.slot` is the endpoint slot this run holds; whoever takes one puts it there so the caller always frees it. */
   async function decide(tenantId: string, deliveryId: string, held: { slot: EndpointSlot | null }): Promise<Decision> {
-    return inTenant(deps, tenantId, 'deliver', deliveryId, async (t): Promise<Decision> => {
-      const delivery = await findOwned<WebhookDeliveryRow>(t, 'webhook_deliveries', deliveryId, 'webhook delivery', { forUpdate: true });
+    return withTenant(deps.db.app, tenantId, async (t): Promise<Decision> => {
+      const delivery = await getDeliveryRecord(t, deliveryId, { forUpdate: true });
       const webhook = await getWebhook(t, delivery.webhook_id);
-      const event = await findOwned<WebhookEventRow>(t, 'webhook_events', delivery.event_id, 'webhook event');
+      const event = await getWebhookEvent(t, delivery.event_id);
       if (delivery.status !== 'pending') {
         await consumeOutbox(t, 'webhooks', 'deliver', deliveryId);
         return { done: `already ${delivery.status}` };
       }
       if (!webhook.enabled) {
-        await t
-          .from('webhook_deliveries')
-          .where({ id: deliveryId })
-          .update({ status: 'failed', last_error: 'endpoint disabled', next_attempt_at: null, updated_at: t.trx.fn.now() });
+        await failDelivery(t, deliveryId, 'endpoint disabled');
         await consumeOutbox(t, 'webhooks', 'deliver', deliveryId);
         return { done: 'endpoint disabled' };
       }
@@ -101,15 +112,8 @@ export function createDeliverer(deps: WorkerDeps, options: DelivererOptions = {}
       }
       // The attempt number is taken here, under the row lock; next_attempt_at
       // doubles as a lease, so a duplicate run of this job waits instead of sending.
-      await t
-        .from('webhook_deliveries')
-        .where({ id: deliveryId })
-        .update({
-          attempts: delivery.attempts + 1,
-          next_attempt_at: t.trx.raw('now() + make_interval(secs => ?)', [leaseMs / 1000]),
-          updated_at: t.trx.fn.now(),
-        });
-      return { send: { delivery, webhook, event, attempt: delivery.attempts + 1 } };
+      const attempt = await claimDeliveryAttempt(t, delivery, leaseMs / 1000);
+      return { send: { delivery, webhook, event, attempt } };
     });
   }
 
@@ -135,52 +139,23 @@ export function createDeliverer(deps: WorkerDeps, options: DelivererOptions = {}
     return withTenant(db.app, tenantId, async (t) => {
       let nextAt = succeeded || gone ? null : nextWebhookAttemptAt(settings.retryScheduleSeconds, attempt);
       let disabledReason: string | null = null;
-      const endpoint = () => t.from('webhooks').where({ id: webhook.id });
       if (succeeded) {
         const fresh = webhook.failing_since === null && webhook.last_success_at !== null && Date.now() - webhook.last_success_at.getTime() < SUCCESS_STAMP_MS;
-        if (!fresh) await endpoint().update({ last_success_at: t.trx.fn.now(), failing_since: null });
+        if (!fresh) await markWebhookSucceeded(t, webhook.id);
       } else {
         // 410 disables at once; otherwise when nothing has succeeded for disableAfterDays.
-        // (Every SET expression sees the row as it was before this UPDATE.)
-        const reason = gone ? 'the receiver answered 410 Gone' : `no successful delivery for ${settings.disableAfterDays} days`;
-        const disable = gone ? t.trx.raw('true') : t.trx.raw('COALESCE(failing_since, now()) <= now() - make_interval(days => ?)', [settings.disableAfterDays]);
-        const [row] = (await endpoint()
-          .update({
-            failing_since: t.trx.raw('COALESCE(failing_since, now())'),
-            enabled: t.trx.raw('enabled AND NOT (?)', [disable]),
-            disabled_reason: t.trx.raw('CASE WHEN enabled AND (?) THEN ? ELSE disabled_reason END', [disable, reason]),
-            updated_at: t.trx.fn.now(),
-          })
-          .returning(['enabled', 'disabled_reason'])) as { enabled: boolean; disabled_reason: string | null }[];
+        const row = await markWebhookFailing(t, webhook.id, { gone, disableAfterDays: settings.disableAfterDays });
         if (row && !row.enabled) {
           disabledReason = row.disabled_reason;
           nextAt = null;
         }
       }
       const status: DeliveryStatus = succeeded ? 'succeeded' : nextAt ? 'pending' : 'failed';
-      await t.insert('webhook_delivery_attempts', {
-        delivery_id: delivery.id,
-        attempt,
-        status_code: answer.status,
-        latency_ms: answer.latencyMs,
-        error: answer.error,
-        next_attempt_at: nextAt,
-      });
-      await t
-        .from('webhook_deliveries')
-        .where({ id: delivery.id, attempts: attempt })
-        .update({ status, next_attempt_at: nextAt, last_status_code: answer.status, last_error: answer.error, updated_at: t.trx.fn.now() });
+      await recordDeliveryAttempt(t, delivery.id, { attempt, status, statusCode: answer.status, latencyMs: answer.latencyMs, error: answer.error, nextAt });
       if (nextAt) await addToOutbox(t, [deliverJob(tenantId, delivery.id, nextAt.getTime() - Date.now())]);
       else await consumeOutbox(t, 'webhooks', 'deliver', delivery.id);
-      if (disabledReason) {
-        // The endpoint is off: its other pending deliveries stop here too (retry them after re-enabling).
-        const pending = t.from('webhook_deliveries').where({ webhook_id: webhook.id, status: 'pending' }).select('id');
-        await t.from('outbox').where({ queue: 'webhooks', job_name: 'deliver' }).whereIn('ref_id', pending).delete();
-        await t
-          .from('webhook_deliveries')
-          .where({ webhook_id: webhook.id, status: 'pending' })
-          .update({ status: 'failed', last_error: 'endpoint disabled', next_attempt_at: null, updated_at: t.trx.fn.now() });
-      }
+      // The endpoint is off: its other pending deliveries stop here too (retry them after re-enabling).
+      if (disabledReason) await failPendingDeliveries(t, webhook.id, 'endpoint disabled');
       return { status, nextAt, disabledReason };
     });
   }

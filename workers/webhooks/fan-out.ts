@@ -1,13 +1,12 @@
-import { findOwned } from '../../shared/db/tenant';
+import { withTenant } from '../../shared/db/tenant';
 import { NotFoundError } from '../../shared/errors';
 import { getMessage } from '../../shared/data/messages';
-import { createDeliveries, recordMessageEvent, subscribedWebhooks, WebhookEventRow } from '../../shared/data/webhooks';
+import { createDeliveries, getWebhookEvent, messageHistoryForWebhooks, recordMessageEvent, subscribedWebhooks } from '../../shared/data/webhooks';
 import { EVENT_TYPES } from '../../shared/events';
 import { consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
 import type { JobPayload } from '../../shared/queues';
-import { messageEventPayload, MessageHistoryRow } from '../../shared/webhooks/payload';
+import { messageEventPayload } from '../../shared/webhooks/payload';
 import type { WorkerDeps } from '../deps';
-import { inTenant } from './tenant-job';
 import { done, JobOutcome } from '../runtime';
 
 const ANNOUNCED: ReadonlySet<string> = new Set(EVENT_TYPES);
@@ -22,19 +21,11 @@ export function createMessageEventFanOut(deps: WorkerDeps) {
   return async function messageEvent(payload: JobPayload<'webhooks', 'message-event'>): Promise<JobOutcome> {
     const { tenantId, messageId, sequence } = payload;
     const ref = `${messageId}_${sequence}`;
-    const jobs = await inTenant(deps, tenantId, 'message-event', ref, async (t): Promise<OutboxJob[]> => {
+    const jobs = await withTenant(deps.db.app, tenantId, async (t): Promise<OutboxJob[]> => {
       await consumeOutbox(t, 'webhooks', 'message-event', ref);
       // The history row and whether anyone listens, in one statement: the common
       // case (no endpoint for this status) ends here.
-      const history = (await t
-        .from('message_events')
-        .where({ message_id: messageId, sequence })
-        .first(
-          'message_events.*',
-          t.trx.raw(
-            `EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = message_events.tenant_id AND w.enabled AND ('message.' || message_events.status) = ANY (w.events)) AS subscribed`,
-          ),
-        )) as (MessageHistoryRow & { subscribed: boolean }) | undefined;
+      const history = await messageHistoryForWebhooks(t, messageId, sequence);
       if (!history) throw new NotFoundError('message event');
       const type = `message.${history.status}`;
       if (!ANNOUNCED.has(type) || !history.subscribed) return [];
@@ -61,9 +52,9 @@ export function createMessageEventFanOut(deps: WorkerDeps) {
 export function createStoredEventFanOut(deps: WorkerDeps) {
   return async function fanOutEvent(payload: JobPayload<'webhooks', 'fan-out-event'>): Promise<JobOutcome> {
     const { tenantId, eventId } = payload;
-    const jobs = await inTenant(deps, tenantId, 'fan-out-event', eventId, async (t) => {
+    const jobs = await withTenant(deps.db.app, tenantId, async (t) => {
       await consumeOutbox(t, 'webhooks', 'fan-out-event', eventId);
-      const event = await findOwned<WebhookEventRow>(t, 'webhook_events', eventId, 'webhook event');
+      const event = await getWebhookEvent(t, eventId);
       const webhooks = await subscribedWebhooks(t, event.type);
       return createDeliveries(t, event.id, webhooks.map((webhook) => webhook.id));
     });

@@ -1,0 +1,36 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+
+const root = path.resolve(__dirname, '..', '..', '..');
+
+/** Every TypeScript source file under `dir`, relative to the project root. */
+function sources(dir: string): string[] {
+  return fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((entry) => {
+    const relative = path.join(dir, entry.name);
+    if (entry.isDirectory()) return sources(relative);
+    return entry.name.endsWith('.ts') ? [relative] : [];
+  });
+}
+
+/**
+ * What reaching a table directly looks like with knex: a tenant query
+ * (`t.from`, `t.insert`), raw SQL (`.raw`, `.whereRaw`), a table call on a
+ * connection or transaction (`owner('phone_lines')`, `trx('outbox')`), or the
+ * tenant layer's by-table lookup (`findOwned(t, 'webhook_events', …)`).
+ */
+const DIRECT_ACCESS = [/\bfindOwned\b/, /\.from\(/, /\.insert\(/, /\.raw\(/, /\.whereRaw\(/, /\.fn\.now\(/, /\b(owner|trx|knex)\(\s*['"`]/, /\bdb\.(app|owner)\(/];
+
+describe('data access goes through shared/data', () => {
+  it('when a worker reads or writes a table, then it does so through a named function of shared/data (or shared/outbox.ts), never with knex directly', () => {
+    const files = sources('workers');
+    expect(files.length).to.be.greaterThan(10);
+    const found = files.flatMap((file) =>
+      fs
+        .readFileSync(path.join(root, file), 'utf8')
+        .split('\n')
+        .flatMap((line, index) => (DIRECT_ACCESS.some((pattern) => pattern.test(line)) ? [`${file}:${index + 1}: ${line.trim()}`] : [])),
+    );
+    expect(found, found.join('\n')).to.deep.equal([]);
+  });
+});
