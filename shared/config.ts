@@ -23,7 +23,7 @@ export interface Config {
   simulator: { enabled: boolean; port: number; controlToken: string | null };
   /** The admin key came from ADMIN_API_KEY (not generated into the local secrets file). */
   adminApiKeyFromEnv: boolean;
-  logLevel: string;
+  logLevel: LogLevel;
   /** Public base URL printed in examples. */
   publicUrl: string;
   bodyLimitBytes: number;
@@ -37,6 +37,16 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+function logLevel(env: Env): LogLevel {
+  const raw = env.LOG_LEVEL;
+  if (raw === undefined || raw === '') return 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  return raw as LogLevel;
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -208,7 +218,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       controlToken: env.SIMULATOR_CONTROL_TOKEN || (options.generateLocalSecrets && nodeEnv !== 'production' ? (localSecrets(true).simulatorControlToken ?? null) : null),
     },
     adminApiKeyFromEnv: Boolean(env.ADMIN_API_KEY),
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: logLevel(env),
     publicUrl: env.PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024),
     authCacheSeconds: integer(env, 'AUTH_CACHE_SECONDS', 5, 0, 300),

@@ -8,7 +8,7 @@ export type Logger = pino.Logger;
  * it belongs to. Secrets and message bodies are redacted by path as a second
  * line of defence; the first is never passing them to a logger.
  */
-export function createLogger(level = process.env.LOG_LEVEL || 'info', name = 'senderz'): Logger {
+export function createLogger(level = 'info', name = 'senderz'): Logger {
   return pino({
     name,
     level,
@@ -31,5 +31,5 @@ export function createLogger(level = process.env.LOG_LEVEL || 'info', name = 'se
   });
 }
 
-/** The process-wide logger; processes may replace its level at boot via LOG_LEVEL. */
+/** The process-wide logger; boot sets its level from the configuration (LOG_LEVEL, validated in shared/config.ts). */
 export const logger = createLogger();

@@ -1,7 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import type { ValidateFunction } from 'ajv';
 import type { TenantTx } from '../db/tenant';
-import { assertTenantOwnership } from '../db/tenant';
+import { assertTenantOwnership, reportForeignOwner } from '../db/tenant';
 import { ValidationError } from '../errors';
 import { newId } from '../ids';
 import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
@@ -76,6 +76,7 @@ export async function getImport(t: TenantTx, id: string, options: { forUpdate?: 
   if (options.forUpdate) void query.forUpdate();
   // findOwned's check, on the summary columns only (the stored rows can be megabytes).
   const row = (await query) as ImportRecord | undefined;
+  if (!row) await reportForeignOwner(t, 'contact_imports', id, 'import');
   assertTenantOwnership(row, t.tenantId, 'import', id);
   return row;
 }

@@ -95,9 +95,11 @@ export async function findOwned<T extends { tenant_id: string }>(
  * On a miss, asks who owns the id (senderz_record_owner, a narrow SECURITY
  * DEFINER lookup): another tenant's id is a probe across the boundary and is
  * logged as a security event with both tenant ids. The caller still answers
- * the same not-found. It costs a statement only on a miss.
+ * the same not-found. It costs a statement only on a miss. For by-id lookups
+ * that cannot use findOwned (a column subset, say): call it before
+ * assertTenantOwnership when the row is missing.
  */
-async function reportForeignOwner(t: TenantTx, table: string, id: string, resource: string): Promise<void> {
+export async function reportForeignOwner(t: TenantTx, table: string, id: string, resource: string): Promise<void> {
   const result = await t.trx.raw('SELECT senderz_record_owner(?, ?) AS owner', [table, id]);
   const owner = result.rows[0]?.owner as string | null | undefined;
   if (owner && owner !== t.tenantId) securityEvent('tenant_ownership_mismatch', { tenantId: t.tenantId, ownerTenantId: owner, resource, resourceId: id });

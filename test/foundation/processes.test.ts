@@ -71,6 +71,19 @@ describe('processes: boot checks and graceful shutdown', function () {
     expect(exit.stderr).to.contain('DISPATCH_CONCURRENCY must be an integer between 1 and 1000');
   });
 
+  it('when a pool\'s concurrency is not an integer, then the worker refuses to start naming the variable', async () => {
+    const exit = await run('bin/worker.js', ['dispatch'], { ...harness().env, DISPATCH_CONCURRENCY: '2.5', LOG_LEVEL: 'silent' });
+    expect(exit.code).to.equal(1);
+    expect(exit.stderr).to.contain('DISPATCH_CONCURRENCY must be an integer between 1 and 1000');
+  });
+
+  it('when LOG_LEVEL is not a pino level, then the process exits 1 with one line naming the variable and the levels', async () => {
+    const exit = await run('bin/web.js', [], { ...harness().env, PORT: '0', LOG_LEVEL: 'verbose' });
+    expect(exit.code).to.equal(1);
+    expect(exit.stderr.trim().split('\n')).to.have.length(1);
+    expect(exit.stderr.trim()).to.equal('senderz web: configuration error: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"');
+  });
+
   it('when an unknown pool is named, then the worker refuses to start and lists the pools', async () => {
     const exit = await run('bin/worker.js', ['teleport'], { ...harness().env, LOG_LEVEL: 'silent' });
     expect(exit.code).to.equal(1);
