@@ -27,6 +27,12 @@ export interface ControlDeps {
   whenIdle: (timeoutMs: number) => Promise<void>;
 }
 
+/** The token a control request carries: `Authorization: Bearer <token>`, or the older `X-Simulator-Token: <token>`. */
+function presentedToken(req: http.IncomingMessage): string {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headerValue(req, 'authorization') ?? '');
+  return bearer ? bearer[1] : (headerValue(req, 'x-simulator-token') ?? '');
+}
+
 export function isControlPath(pathname: string): boolean {
   return pathname === '/control' || pathname.startsWith('/control/');
 }
@@ -39,12 +45,9 @@ export async function handleControl(
   rawBody: Buffer,
 ): Promise<void> {
   const { state, controlToken } = deps;
-  if (controlToken !== undefined) {
-    const given = headerValue(req, 'x-simulator-token') ?? '';
-    if (!safeEqualStrings(given, controlToken)) {
-      writeJson(res, 401, { error: 'unauthorized' });
-      return;
-    }
+  if (controlToken !== undefined && !safeEqualStrings(presentedToken(req), controlToken)) {
+    writeJson(res, 401, { error: 'unauthorized', message: 'the control API needs Authorization: Bearer <SIMULATOR_CONTROL_TOKEN>' });
+    return;
   }
   const method = req.method ?? 'GET';
   const path = url.pathname.replace(/\/+$/, '');

@@ -31,7 +31,7 @@ export interface SimulatorOptions extends ConfigPatch {
   platformUrl?: string;
   /** Default 30000; 0 disables heartbeats (also the one sent on registration). */
   heartbeatIntervalMs?: number;
-  /** When set, /control/* requires header `X-Simulator-Token` with this value. */
+  /** When set, /control/* requires `Authorization: Bearer <controlToken>`; when unset the control API is open. */
   controlToken?: string;
   logger?: Logger;
   lines?: LineRegistration[];
