@@ -117,7 +117,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   const token = typeof args.flags.token === 'string' ? args.flags.token : (env.SIMULATOR_CONTROL_TOKEN ?? localControlToken());
   const headers: Record<string, string> = {};
   if (request.body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers['X-Simulator-Token'] = token;
+  if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(`${baseUrl}${request.path}`, {
     method: request.method,
     headers,

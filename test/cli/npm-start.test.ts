@@ -1,4 +1,4 @@
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -9,6 +9,7 @@ import pg from 'pg';
 import { deleteRedisPrefix, harness, testEnv } from '../helpers/harness';
 
 const START = path.resolve(__dirname, '..', '..', 'bin', 'start.js');
+const SIMULATOR_CLI = path.resolve(__dirname, '..', '..', 'simulator', 'cli.js');
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -51,9 +52,15 @@ async function stop(started: Started): Promise<number | null> {
   return exited;
 }
 
+function withoutControlToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  delete copy.SIMULATOR_CONTROL_TOKEN;
+  return copy;
+}
+
 async function simulatorAnswers(port: number, token?: string): Promise<number> {
   for (let i = 0; i < 50; i += 1) {
-    const res = await fetch(`http://127.0.0.1:${port}/control/lines`, { headers: token ? { 'X-Simulator-Token': token } : {} }).catch(() => null);
+    const res = await fetch(`http://127.0.0.1:${port}/control/lines`, { headers: token ? { Authorization: `Bearer ${token}` } : {} }).catch(() => null);
     if (res) return res.status;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -88,6 +95,10 @@ describe('npm start', function () {
       expect(await simulatorAnswers(started.simulatorPort)).to.equal(401);
       expect(await simulatorAnswers(started.simulatorPort, 'not-the-token')).to.equal(401);
       expect(await simulatorAnswers(started.simulatorPort, secrets.simulatorControlToken)).to.equal(200);
+      // The simulator's CLI, run from the same folder, finds the token in .senderz/secrets.json.
+      const cli = spawnSync(process.execPath, [SIMULATOR_CLI, 'lines', '--url', `http://127.0.0.1:${started.simulatorPort}`], { cwd, env: withoutControlToken(process.env), encoding: 'utf8' });
+      expect(cli.status, cli.stderr + cli.stdout).to.equal(0);
+      expect(JSON.parse(cli.stdout)).to.have.property('lines').that.is.an('array');
       const health = await fetch(`http://127.0.0.1:${started.apiPort}/readyz`);
       expect(health.status).to.equal(200);
     } finally {

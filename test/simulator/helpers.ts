@@ -126,7 +126,7 @@ export async function controlRequest(
   token?: string,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-  if (token !== undefined) headers['X-Simulator-Token'] = token;
+  if (token !== undefined) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(`${baseUrl}${path}`, {
     method,
     headers,

@@ -470,6 +470,37 @@ describe('device simulator', () => {
       expect(allowed.body).to.deep.equal({ lines: [] });
     });
 
+    it('when a control token is set, then a change without it is refused with 401 and changes nothing, and with the Bearer token it is made', async () => {
+      await startSimulator({ controlToken: 'let-me-in', heartbeatIntervalMs: 0 });
+      const line = { line_id: LINE_ID, phone_number: LINE_NUMBER, secret: SECRET };
+      const refused = await controlRequest(simUrl, 'POST', '/control/lines', line);
+      expect(refused.status).to.equal(401);
+      expect(refused.body.error).to.equal('unauthorized');
+      expect((await controlRequest(simUrl, 'POST', '/control/config', { httpStatusQueue: [503] }, 'wrong')).status).to.equal(401);
+      expect(simulator.listLines()).to.deep.equal([]);
+      expect(simulator.getConfig().httpStatusQueue).to.deep.equal([]);
+
+      expect((await controlRequest(simUrl, 'POST', '/control/lines', line, 'let-me-in')).status).to.equal(200);
+      expect(simulator.listLines().map((listed) => listed.line_id)).to.deep.equal([LINE_ID]);
+      const inbound = await controlRequest(simUrl, 'POST', '/control/inbound', { line_id: LINE_ID, from: IMESSAGE_NUMBER, body: 'hi' });
+      expect(inbound.status).to.equal(401);
+      expect(simulator.listLines()[0].pending_events).to.equal(0);
+      expect(platform.posts).to.have.length(0);
+    });
+
+    it('when a control token is set, then the older X-Simulator-Token header is accepted too', async () => {
+      await startSimulator({ controlToken: 'let-me-in' });
+      const answer = await fetch(`${simUrl}/control/lines`, { headers: { 'X-Simulator-Token': 'let-me-in' } });
+      expect(answer.status).to.equal(200);
+    });
+
+    it('when a control token is set, then the CLI passes it from SIMULATOR_CONTROL_TOKEN', async () => {
+      await startSimulator({ controlToken: 'let-me-in', heartbeatIntervalMs: 0 });
+      expect((await runCli(['lines', '--url', simUrl], {})).status).to.equal(401);
+      const listed = await runCli(['lines', '--url', simUrl], { SIMULATOR_CONTROL_TOKEN: 'let-me-in' });
+      expect(listed).to.deep.equal({ status: 200, body: { lines: [] } });
+    });
+
     it('when lines are listed and deleted, then the list follows and the secret is never shown', async () => {
       await startSimulator({ heartbeatIntervalMs: 0 });
       await controlRequest(simUrl, 'POST', '/control/lines', { line_id: LINE_ID, phone_number: LINE_NUMBER, secret: SECRET });
