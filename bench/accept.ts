@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { benchOperator, createBenchEnv, printTable, progress, rssMb, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+import { benchOperator, createBenchEnv, printTable, progress, rssMb, Row, startProcess, stopProcess, summarize, waitForHttp, freePort } from './lib';
 
 interface Run {
   rps: number;
@@ -47,9 +47,10 @@ export async function runAcceptBench(options: { runs?: number; seconds?: number 
   const runs = options.runs ?? 3;
   const seconds = options.seconds ?? 10;
   const bench = await createBenchEnv('accept');
-  const basePort = 3900 + Math.floor(Math.random() * 50);
+  const basePort = await freePort();
+  let webPort = await freePort();
+  while (webPort === basePort) webPort = await freePort();
   const baseline = startProcess('bench/baseline-server.js', [], { ...bench.env, PORT: String(basePort) });
-  const webPort = basePort + 60;
   const web = startProcess('bin/web.js', [], { ...bench.env, PORT: String(webPort), HOST: '127.0.0.1', AUTH_CACHE_SECONDS: '5' });
   const baseUrl = `http://127.0.0.1:${basePort}`;
   const webUrl = `http://127.0.0.1:${webPort}`;

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { createSimulator, Simulator } from '../simulator/server';
 import { runDrainBaseline } from './drain';
-import { benchOperator, createBenchEnv, percentile, PGSTAT_SETTLE_MS, printTable, progress, Row, startProcess, stopProcess, summarize, transactions, waitForHttp } from './lib';
+import { benchOperator, createBenchEnv, percentile, PGSTAT_SETTLE_MS, printTable, progress, Row, startProcess, stopProcess, summarize, transactions, waitForHttp, freePort } from './lib';
 
 /**
  * Campaign benchmark, with the Procfile's processes: `web`, `sending`,
@@ -49,7 +49,7 @@ export async function runCampaignBench(options: { recipients?: number; idleSampl
   const idleSamples = options.idleSamples ?? 50;
   const channel = options.channel ?? 'sms';
   const bench = await createBenchEnv('campaign');
-  const port = 4100 + Math.floor(Math.random() * 200);
+  const port = await freePort();
   const env = { ...bench.env, PORT: String(port), HOST: '127.0.0.1', AUTH_CACHE_SECONDS: '5', LOG_LEVEL: 'error' };
   const processes = [startProcess('bin/web.js', [], env), ...['sending', 'dispatch', 'campaigns'].map((pool) => startProcess('bin/worker.js', [pool], env))];
   const api = client(`http://127.0.0.1:${port}`);

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createSimulator } from '../simulator/server';
 import { POOLS } from '../workers/pools';
-import { benchOperator, cpuMeter, createBenchEnv, percentile, PGSTAT_SETTLE_MS, rssMb, printTable, progress, Row, startProcess, stopProcess, summarize, transactions, waitForHttp } from './lib';
+import { benchOperator, cpuMeter, createBenchEnv, percentile, PGSTAT_SETTLE_MS, rssMb, printTable, progress, Row, startProcess, stopProcess, summarize, transactions, waitForHttp, freePort } from './lib';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -24,7 +24,7 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
   const rate = options.rate ?? 100;
   const burst = options.burst ?? 0;
   const bench = await createBenchEnv('e2e');
-  const port = 4100 + Math.floor(Math.random() * 100);
+  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = { ...bench.env, PORT: String(port), HOST: '127.0.0.1' };
   const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 20000, latencyMs: { sent: 10, delivered: 20, read: null } });

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { fork, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import IORedis from 'ioredis';
@@ -258,4 +259,16 @@ export async function transactions(databaseUrl: string): Promise<number> {
   } finally {
     await client.end();
   }
+}
+
+/** A TCP port nothing listens on right now (a random port in a fixed range can collide with a process still closing). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import pino from 'pino';
 import { createSimulator, Simulator } from '../simulator/server';
-import { benchOperator, createBenchEnv, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp } from './lib';
+import { benchOperator, createBenchEnv, printTable, progress, Row, startProcess, stopProcess, summarize, waitForHttp, freePort } from './lib';
 
 /**
  * Horizontal scaling: the same burst of sends through 1 and then 2 processes
@@ -88,7 +88,7 @@ export async function runScalingBench(options: ScalingOptions = {}): Promise<Row
     [2, 2],
   ];
   const bench = await createBenchEnv('scaling');
-  const port = 4200 + Math.floor(Math.random() * 100);
+  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = { ...bench.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
   const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 20000, latencyMs: { sent: 10, delivered: 20, read: null }, imessageRule: 'all', logger: pino({ level: 'warn' }) });
