@@ -2,31 +2,18 @@ import type { Request, RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { createRemoteJWKSet, jwtVerify, JWTVerifyGetKey } from 'jose';
-import { hashApiKey } from '../../shared/data/api-keys';
+import { findKeyByHash, hashApiKey, touchApiKeys, type AuthenticatedKey } from '../../shared/data/api-keys';
+import { findOwnTenant } from '../../shared/data/tenants';
+import { addApiCallCounts } from '../../shared/data/usage';
 import { ForbiddenError, UnauthorizedError } from '../../shared/errors';
 import { extendContext } from '../../shared/context';
 import { withTenant } from '../../shared/db/tenant';
 import { effectiveLimit } from '../../shared/plans';
-import type { Plan, TenantLimits } from '../../shared/schemas/admin';
-import type { Permission } from '../../shared/schemas/api-keys';
 import type { Caller } from '../types';
 import type { Config } from '../../shared/config';
 import type { Logger } from '../../shared/logger';
 
-interface KeyRecord {
-  key_id: string;
-  tenant_id: string;
-  prefix: 'tf_live' | 'tf_test';
-  permissions: Permission;
-  rate_limit: number | null;
-  rate_limit_unlimited: boolean;
-  key_status: 'active' | 'inactive' | 'revoked';
-  tenant_status: 'active' | 'suspended';
-  plan: Plan;
-  limits: TenantLimits;
-  tenant_name: string;
-  pool: string;
-}
+type KeyRecord = AuthenticatedKey;
 
 interface CacheEntry {
   record: KeyRecord | null;
@@ -91,8 +78,7 @@ export function createAuthenticator(deps: { config: Config; app: Knex; redis: Re
     const now = Date.now();
     const cached = cache.get(hash);
     if (cached && cached.expiresAt > now) return cached.record;
-    const result = await app.raw('SELECT * FROM senderz_authenticate(?)', [hash]);
-    const record = (result.rows[0] as KeyRecord | undefined) ?? null;
+    const record = await findKeyByHash(app, hash);
     if (config.authCacheSeconds > 0) cache.set(hash, { record, expiresAt: now + config.authCacheSeconds * 1000 });
     if (cache.size > 50000) cache.clear();
     return record;
@@ -102,7 +88,7 @@ export function createAuthenticator(deps: { config: Config; app: Knex; redis: Re
     const now = Date.now();
     const cached = jwtTenantCache.get(tenantId);
     if (cached && cached.expiresAt > now) return cached.record;
-    const row = await withTenant(app, tenantId, async (t) => t.trx('tenants').where({ id: tenantId }).first());
+    const row = await withTenant(app, tenantId, findOwnTenant);
     const record: KeyRecord | null = row
       ? {
           key_id: '',
@@ -204,7 +190,7 @@ export function createAuthenticator(deps: { config: Config; app: Knex; redis: Re
       const ids = [...lastUsed.keys()];
       const at = new Date(Math.max(...[...lastUsed.values()].map((date) => date.getTime())));
       lastUsed.clear();
-      await app.raw('SELECT senderz_touch_api_keys(?::text[], ?)', [ids, at]);
+      await touchApiKeys(app, ids, at);
     }
     if (callCounts.size > 0) {
       const counts = [...callCounts.values()];
@@ -212,15 +198,7 @@ export function createAuthenticator(deps: { config: Config; app: Knex; redis: Re
       const byTenant = new Map<string, typeof counts>();
       for (const count of counts) byTenant.set(count.tenantId, [...(byTenant.get(count.tenantId) ?? []), count]);
       for (const [tenantId, rows] of byTenant) {
-        await withTenant(app, tenantId, async (t) => {
-          for (const row of rows) {
-            await t.trx.raw(
-              `INSERT INTO api_call_counts (tenant_id, api_key_id, day, calls) VALUES (?, ?, ?, ?)
-               ON CONFLICT (tenant_id, api_key_id, day) DO UPDATE SET calls = api_call_counts.calls + EXCLUDED.calls`,
-              [tenantId, row.keyId, row.day, row.calls],
-            );
-          }
-        });
+        await withTenant(app, tenantId, (t) => addApiCallCounts(t, rows));
       }
     }
   }

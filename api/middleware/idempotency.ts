@@ -1,5 +1,6 @@
 import type { RequestHandler, Response } from 'express';
 import type { Knex } from 'knex';
+import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey, type StoredIdempotencyKey } from '../../shared/data/idempotency-keys';
 import { sha256Hex } from '../../shared/crypto';
 import { ConflictError, ValidationError } from '../../shared/errors';
 import { withTenant } from '../../shared/db/tenant';
@@ -8,13 +9,7 @@ import type { Logger } from '../../shared/logger';
 const KEY_TTL_HOURS = 24;
 const IN_PROGRESS_WAIT_MS = 2000;
 
-interface StoredKey {
-  request_hash: string;
-  state: 'in_progress' | 'completed';
-  response_status: number | null;
-  response_body: unknown;
-  expired: boolean;
-}
+type StoredKey = StoredIdempotencyKey;
 
 type Piece = { text: string } | { value: unknown };
 
@@ -127,24 +122,7 @@ export function createIdempotency(app: Knex, log: Logger): RequestHandler {
     const hash = requestHash(req.method, req.originalUrl.split('?')[0], req.body);
 
     const claim = async (): Promise<StoredKey | null> =>
-      withTenant(app, tenantId, async (t) => {
-        const inserted = await t.trx.raw(
-          `INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, expires_at)
-           VALUES (?, ?, ?, 'in_progress', now() + interval '${KEY_TTL_HOURS} hours')
-           ON CONFLICT (tenant_id, key) DO UPDATE
-             SET request_hash = EXCLUDED.request_hash, state = 'in_progress', response_status = NULL,
-                 response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
-             WHERE idempotency_keys.expires_at < now()
-           RETURNING key`,
-          [tenantId, key, hash],
-        );
-        if (inserted.rows.length > 0) return null;
-        const existing = await t
-          .from('idempotency_keys')
-          .where({ key })
-          .first('request_hash', 'state', 'response_status', 'response_body', t.trx.raw('expires_at < now() AS expired'));
-        return (existing as StoredKey | undefined) ?? null;
-      });
+      withTenant(app, tenantId, (t) => claimIdempotencyKey(t, key, hash, KEY_TTL_HOURS));
 
     const replay = (response: Response, stored: StoredKey) => {
       response.set('Idempotent-Replayed', 'true');
@@ -177,16 +155,9 @@ export function createIdempotency(app: Knex, log: Logger): RequestHandler {
       };
       res.on('finish', () => {
         const status = res.statusCode;
-        const settle = withTenant(app, tenantId, async (t) => {
-          if (status >= 500) {
-            await t.from('idempotency_keys').where({ key, state: 'in_progress' }).delete();
-          } else {
-            await t
-              .from('idempotency_keys')
-              .where({ key })
-              .update({ state: 'completed', response_status: status, response_body: JSON.stringify(withoutSecrets(captured ?? null)) });
-          }
-        });
+        const settle = withTenant(app, tenantId, (t) =>
+          status >= 500 ? releaseIdempotencyKey(t, key) : completeIdempotencyKey(t, key, status, withoutSecrets(captured ?? null)),
+        );
         settle.catch((error: unknown) => log.error({ err: error }, 'failed to record idempotent response'));
       });
       next();

@@ -18,7 +18,7 @@ import {
   resolveRecipients,
   resumeCampaign,
 } from '../../shared/data/campaigns';
-import { usableLinesQuery } from '../../shared/routing/lines';
+import { hasUsableLine } from '../../shared/data/phone-lines';
 import { CampaignStatus, createCampaignSchema, CreateCampaignBody, listCampaignsQuery, MAX_SCHEDULE_AHEAD_DAYS } from '../../shared/schemas/campaigns';
 import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
@@ -81,7 +81,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
       const recipients = checked ? await resolveRecipients(t, checked) : await groupRecipients(t, body.group_id as string);
       // As for a single send: a live campaign that would start now needs a line
       // the account may use. A scheduled one waits for a line at launch.
-      if (!caller.sandbox && immediate && !(await usableLinesQuery(t.trx, { id: caller.tenantId, pool: caller.pool }).first('id'))) {
+      if (!caller.sandbox && immediate && !(await hasUsableLine(t.trx, { id: caller.tenantId, pool: caller.pool }))) {
         throw new ServiceUnavailableError('No phone line is available to this account.', 'NO_PHONE_AVAILABLE');
       }
       const created = await createCampaign(t, {

@@ -3,12 +3,11 @@ import { withTenant } from '../../shared/db/tenant';
 import { cachedCapabilities, presentCapability, storeCapabilities, CapabilityRow } from '../../shared/data/capabilities';
 import { askCapabilities } from '../../shared/device/client';
 import { decryptSecret } from '../../shared/crypto';
-import { usableLinesQuery } from '../../shared/routing/lines';
 import { ServiceUnavailableError } from '../../shared/errors';
 import { capabilityNumbersSchema } from '../../shared/schemas/messages';
 import { isE164 } from '../../shared/validation';
 import { ValidationError } from '../../shared/errors';
-import type { PhoneLineRow } from '../../shared/data/phone-lines';
+import { capabilityCheckLine } from '../../shared/data/phone-lines';
 import type { Caller, ApiDeps } from '../types';
 import { bodyValidator } from '../validate';
 
@@ -17,7 +16,8 @@ const parseNumbers = bodyValidator<{ numbers: string[] }>(capabilityNumbersSchem
 /**
  * Capability look-ups: from the tenant's own 90-day cache, else asked of one
  * of the tenant's online lines. Sandbox keys get synthetic answers (iMessage
- * for every number) and touch no device.
+ * for every number) and touch no device. The bridge is never asked inside a
+ * transaction.
  */
 async function lookUp(deps: ApiDeps, caller: Caller, numbers: string[]) {
   const unique = [...new Set(numbers)];
@@ -25,25 +25,30 @@ async function lookUp(deps: ApiDeps, caller: Caller, numbers: string[]) {
     const now = new Date();
     return unique.map((number) => ({ number, imessage: true, sms: true, rcs: false, cached: false, checked_at: now, cache_expires_at: now }));
   }
-  return withTenant(deps.db.app, caller.tenantId, async (t) => {
-    const cached = await cachedCapabilities(t, unique);
-    const missing = unique.filter((number) => !cached.has(number));
-    const fresh = new Map<string, CapabilityRow>();
-    if (missing.length > 0) {
-      const line = (await usableLinesQuery(t.trx, { id: caller.tenantId, pool: caller.pool }).where('status', 'online').whereRaw("(capabilities->>'imessage')::boolean").orderBy('id').first()) as PhoneLineRow | undefined;
-      if (!line) throw new ServiceUnavailableError('No phone line is online to check capabilities.', 'NO_PHONE_AVAILABLE');
-      let results;
-      try {
-        results = await askCapabilities({ bridgeUrl: line.bridge_url, secret: decryptSecret(deps.config.encryptionKey, line.secret_encrypted) }, missing, deps.config.device.timeoutMs);
-      } catch {
-        throw new ServiceUnavailableError('The phone line did not answer the capability check; retry shortly.', 'NO_PHONE_AVAILABLE');
-      }
-      for (const row of await storeCapabilities(t, results)) fresh.set(row.phone_number, row);
-    }
-    return unique
-      .map((number) => (cached.has(number) ? presentCapability(cached.get(number)!, true) : fresh.has(number) ? presentCapability(fresh.get(number)!, false) : null))
-      .filter((row) => row !== null);
+  const tenant = { id: caller.tenantId, pool: caller.pool };
+  // Read the cache and pick a line in one short transaction; ask the bridge
+  // outside any transaction; store the answers in a second one.
+  const { cached, line } = await withTenant(deps.db.app, caller.tenantId, async (t) => {
+    const hits = await cachedCapabilities(t, unique);
+    const needsLine = unique.some((number) => !hits.has(number));
+    return { cached: hits, line: needsLine ? await capabilityCheckLine(t.trx, tenant) : null };
   });
+  const missing = unique.filter((number) => !cached.has(number));
+  const fresh = new Map<string, CapabilityRow>();
+  if (missing.length > 0) {
+    if (!line) throw new ServiceUnavailableError('No phone line is online to check capabilities.', 'NO_PHONE_AVAILABLE');
+    let results;
+    try {
+      results = await askCapabilities({ bridgeUrl: line.bridge_url, secret: decryptSecret(deps.config.encryptionKey, line.secret_encrypted) }, missing, deps.config.device.timeoutMs);
+    } catch {
+      throw new ServiceUnavailableError('The phone line did not answer the capability check; retry shortly.', 'NO_PHONE_AVAILABLE');
+    }
+    const stored = await withTenant(deps.db.app, caller.tenantId, async (t) => storeCapabilities(t, results));
+    for (const row of stored) fresh.set(row.phone_number, row);
+  }
+  return unique
+    .map((number) => (cached.has(number) ? presentCapability(cached.get(number)!, true) : fresh.has(number) ? presentCapability(fresh.get(number)!, false) : null))
+    .filter((row) => row !== null);
 }
 
 export function capabilityRoutes(deps: ApiDeps): Router {

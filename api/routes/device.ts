@@ -7,7 +7,7 @@ import { securityEvent } from '../../shared/db/tenant';
 import { enqueueAll } from '../../shared/outbox';
 import { deviceEventsSchema, DeviceEvent } from '../../shared/schemas/device';
 import { ajv, toValidationError } from '../../shared/validation';
-import type { PhoneLineRow } from '../../shared/data/phone-lines';
+import { findPhoneLine } from '../../shared/data/phone-lines';
 import type { ApiDeps } from '../types';
 
 const validateEvents = ajv.compile<{ events: DeviceEvent[] }>(deviceEventsSchema);
@@ -21,7 +21,7 @@ export function deviceRoutes(deps: ApiDeps): Router {
   router.post('/v1/events', express.raw({ type: () => true, limit: deps.config.bodyLimitBytes }), async (req, res) => {
     const lineId = req.get('X-Senderz-Line');
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const line = lineId && /^[0-9A-HJKMNP-TV-Z]{26}$/.test(lineId) ? ((await deps.db.app('phone_lines').where({ id: lineId }).first()) as PhoneLineRow | undefined) : undefined;
+    const line = lineId && /^[0-9A-HJKMNP-TV-Z]{26}$/.test(lineId) ? await findPhoneLine(deps.db.app, lineId) : null;
     if (!line) {
       securityEvent('device_unknown_line', { lineId: lineId?.slice(0, 64) });
       throw new UnauthorizedError('Unknown line.', 'INVALID_SIGNATURE');

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { ping } from '../../shared/db';
 import type { ApiDeps } from '../types';
 
 async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -17,7 +18,7 @@ export function healthRoutes(deps: Pick<ApiDeps, 'db' | 'redis'>): Router {
   });
   router.get('/readyz', async (_req, res) => {
     const [postgres, redis] = await Promise.all([
-      within(deps.db.app.raw('SELECT 1'), 2000).then(() => true, () => false),
+      within(ping(deps.db.app), 2000).then(() => true, () => false),
       within(deps.redis.ping(), 2000).then(() => true, () => false),
     ]);
     const down = [!postgres && 'postgresql', !redis && 'redis'].filter(Boolean);

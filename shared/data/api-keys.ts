@@ -1,9 +1,11 @@
+import type { Knex } from 'knex';
 import { newId } from '../ids';
 import { NotFoundError } from '../errors';
 import { randomBase62, sha256Hex } from '../crypto';
 import type { TenantTx } from '../db/tenant';
 import { findOwned } from '../db/tenant';
 import type { Permission } from '../schemas/api-keys';
+import type { Plan, TenantLimits } from '../schemas/admin';
 
 export type KeyPrefix = 'tf_live' | 'tf_test';
 
@@ -101,4 +103,35 @@ export async function setApiKeyStatus(t: TenantTx, id: string, status: 'active' 
   await getApiKey(t, id);
   const [row] = await t.from('api_keys').where({ id }).update({ status }).returning('*');
   return row as ApiKeyRow;
+}
+
+/** A key and its tenant as authentication needs them (senderz_authenticate). */
+export interface AuthenticatedKey {
+  key_id: string;
+  tenant_id: string;
+  prefix: KeyPrefix;
+  permissions: Permission;
+  rate_limit: number | null;
+  rate_limit_unlimited: boolean;
+  key_status: ApiKeyRow['status'];
+  tenant_status: 'active' | 'suspended';
+  plan: Plan;
+  limits: TenantLimits;
+  tenant_name: string;
+  pool: string;
+}
+
+/**
+ * The key with this hash and its tenant, or null. Runs before any tenant is
+ * known, so it goes through the narrow SECURITY DEFINER lookup that reads one
+ * key by its hash and nothing else.
+ */
+export async function findKeyByHash(app: Knex, hash: string): Promise<AuthenticatedKey | null> {
+  const result = await app.raw('SELECT * FROM senderz_authenticate(?)', [hash]);
+  return (result.rows[0] as AuthenticatedKey | undefined) ?? null;
+}
+
+/** Records when keys were last used (batched by the API process, across tenants, through a definer function). */
+export async function touchApiKeys(app: Knex, ids: string[], at: Date): Promise<void> {
+  await app.raw('SELECT senderz_touch_api_keys(?::text[], ?)', [ids, at]);
 }

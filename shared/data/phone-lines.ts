@@ -25,6 +25,48 @@ export interface PhoneLineRow {
   updated_at: Date;
 }
 
+/** Who is asking for lines: a tenant and the pool it shares. */
+export interface RoutingTenant {
+  id: string;
+  pool: string;
+}
+
+/**
+ * Lines a tenant may send from: its dedicated lines, the pooled lines of its
+ * pool, and pooled lines its agency handed to it. Phone lines are operator
+ * records, readable (not writable) by the runtime role.
+ */
+function usableLinesQuery(db: Knex | Knex.Transaction, tenant: RoutingTenant): Knex.QueryBuilder {
+  return db('phone_lines')
+    .where('enabled', true)
+    .andWhere((scope) => {
+      void scope
+        .where((dedicated) => void dedicated.where('mode', 'dedicated').andWhere('tenant_id', tenant.id))
+        .orWhere((pooled) => void pooled.where('mode', 'pooled').andWhere('pool', tenant.pool));
+    });
+}
+
+/** Every enabled line the tenant may send from, in id order. */
+export async function usableLines(db: Knex | Knex.Transaction, tenant: RoutingTenant): Promise<PhoneLineRow[]> {
+  return (await usableLinesQuery(db, tenant).orderBy('id')) as PhoneLineRow[];
+}
+
+/** Whether the tenant has any enabled line at all (online or not). */
+export async function hasUsableLine(db: Knex | Knex.Transaction, tenant: RoutingTenant): Promise<boolean> {
+  return Boolean(await usableLinesQuery(db, tenant).first('id'));
+}
+
+/** An online line of the tenant's that can answer iMessage capability checks, if any. */
+export async function capabilityCheckLine(db: Knex | Knex.Transaction, tenant: RoutingTenant): Promise<PhoneLineRow | null> {
+  const row = (await usableLinesQuery(db, tenant).where('status', 'online').whereRaw("(capabilities->>'imessage')::boolean").orderBy('id').first()) as PhoneLineRow | undefined;
+  return row ?? null;
+}
+
+/** A line by id, or null: for a bridge naming itself, where a miss is an authentication failure, not a 404. */
+export async function findPhoneLine(db: Knex, id: string): Promise<PhoneLineRow | null> {
+  return ((await db('phone_lines').where({ id }).first()) as PhoneLineRow | undefined) ?? null;
+}
+
 /** The operator's view of a line. The secret never leaves the platform. */
 export function presentPhoneLine(row: PhoneLineRow) {
   return {
@@ -90,7 +132,7 @@ export async function listPhoneLines(owner: Knex, limit: number, cursor: string 
 }
 
 export async function getPhoneLine(db: Knex, id: string): Promise<PhoneLineRow> {
-  const row = (await db('phone_lines').where({ id }).first()) as PhoneLineRow | undefined;
+  const row = await findPhoneLine(db, id);
   if (!row) throw new NotFoundError('phone line');
   return row;
 }

@@ -34,6 +34,25 @@ interface AgencyRow {
   pool: string;
 }
 
+/**
+ * The operator links a client tenant to an agency. Both must exist and the
+ * first must be an agency; each failure names the field at fault.
+ */
+export async function createAgencyLink(owner: Knex, body: { agency_tenant_id: string; client_tenant_id: string }): Promise<Record<string, unknown>> {
+  if (body.agency_tenant_id === body.client_tenant_id) {
+    throw new ValidationError('Invalid request body: a tenant cannot be its own client.', [{ path: 'client_tenant_id', message: 'must differ from agency_tenant_id' }]);
+  }
+  const tenants = (await owner('tenants').whereIn('id', [body.agency_tenant_id, body.client_tenant_id]).select('id', 'is_agency')) as { id: string; is_agency: boolean }[];
+  const agency = tenants.find((row) => row.id === body.agency_tenant_id);
+  if (!agency) throw new ValidationError('Invalid request body: agency_tenant_id names no tenant.', [{ path: 'agency_tenant_id', message: 'names no tenant' }]);
+  if (!agency.is_agency) throw new ValidationError('Invalid request body: that tenant is not an agency.', [{ path: 'agency_tenant_id', message: 'is not marked as an agency' }]);
+  if (!tenants.some((row) => row.id === body.client_tenant_id)) {
+    throw new ValidationError('Invalid request body: client_tenant_id names no tenant.', [{ path: 'client_tenant_id', message: 'names no tenant' }]);
+  }
+  const [row] = (await owner('agency_links').insert(body).returning('*')) as Record<string, unknown>[];
+  return row;
+}
+
 /** The caller must be a tenant the operator marked as an agency; anyone else gets 403 on every agency route. */
 export async function assertAgency(q: Query, agencyId: string): Promise<AgencyRow> {
   const row = (await q('tenants').where({ id: agencyId }).first('id', 'plan', 'pool', 'is_agency')) as (AgencyRow & { is_agency: boolean }) | undefined;

@@ -31,6 +31,11 @@ export function presentTenant(row: TenantRow) {
   };
 }
 
+/** The tenant's own row inside its own scope, or null when it does not exist. */
+export async function findOwnTenant(t: TenantTx): Promise<TenantRow | null> {
+  return ((await t.trx('tenants').where({ id: t.tenantId }).first()) as TenantRow | undefined) ?? null;
+}
+
 /** The tenant's own row, read inside its own scope. */
 export async function getOwnTenant(t: TenantTx): Promise<TenantRow> {
   const row = (await t.trx('tenants').where({ id: t.tenantId }).first()) as TenantRow | undefined;

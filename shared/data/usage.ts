@@ -195,3 +195,21 @@ export async function enqueueUsageRollUps(deps: { db: { owner: Knex }; queues: Q
   }
   return enqueued;
 }
+
+/** A day's API calls by one key, counted in process and added up here. */
+export interface ApiCallCount {
+  keyId: string;
+  day: string;
+  calls: number;
+}
+
+/** Adds a batch of one tenant's API call counts in one statement. */
+export async function addApiCallCounts(t: TenantTx, counts: ApiCallCount[]): Promise<void> {
+  if (counts.length === 0) return;
+  await t.trx.raw(
+    `INSERT INTO api_call_counts (tenant_id, api_key_id, day, calls)
+     SELECT ?, c.key_id, c.day::date, c.calls FROM jsonb_to_recordset(?::jsonb) AS c(key_id text, day text, calls int)
+     ON CONFLICT (tenant_id, api_key_id, day) DO UPDATE SET calls = api_call_counts.calls + EXCLUDED.calls`,
+    [t.tenantId, JSON.stringify(counts.map((count) => ({ key_id: count.keyId, day: count.day, calls: count.calls })))],
+  );
+}

@@ -46,6 +46,11 @@ export function createDatabase(config: Pick<Config, 'databaseUrl' | 'appDatabase
   };
 }
 
+/** One round trip to the server: readiness probes and boot checks. */
+export async function ping(db: Knex): Promise<void> {
+  await db.raw('SELECT 1');
+}
+
 export function migrationConfig(): Knex.MigratorConfig {
   return {
     directory: path.resolve(__dirname, '..', '..', 'migrations'),

@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
-import type { PhoneLineRow } from '../data/phone-lines';
+import { findPhoneLine, usableLines, type PhoneLineRow, type RoutingTenant } from '../data/phone-lines';
 import { decryptSecret } from '../crypto';
-import { RoutingTenant, usableLines } from './lines';
 
 /**
  * Phone lines as the router and the dispatcher see them, kept in process for
@@ -47,7 +46,7 @@ export function createLineDirectory(app: Knex, encryptionKey: Buffer, ttlMs = LI
     async line(id, options = {}) {
       const hit = byId.get(id);
       if (hit && !options.fresh && fresh(hit.at)) return hit.line;
-      const line = ((await app('phone_lines').where({ id }).first()) as PhoneLineRow | undefined) ?? null;
+      const line = await findPhoneLine(app, id);
       byId.set(id, { at: Date.now(), line });
       return line;
     },

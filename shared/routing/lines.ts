@@ -1,29 +1,6 @@
-import type { Knex } from 'knex';
-import type { PhoneLineRow } from '../data/phone-lines';
+import type { PhoneLineRow, RoutingTenant } from '../data/phone-lines';
 
-export interface RoutingTenant {
-  id: string;
-  pool: string;
-}
-
-/**
- * Lines a tenant may send from: its dedicated lines, the pooled lines of its
- * pool, and pooled lines its agency handed to it. Phone lines are operator
- * records, readable (not writable) by the runtime role.
- */
-export function usableLinesQuery(db: Knex | Knex.Transaction, tenant: RoutingTenant): Knex.QueryBuilder {
-  return db('phone_lines')
-    .where('enabled', true)
-    .andWhere((scope) => {
-      void scope
-        .where((dedicated) => void dedicated.where('mode', 'dedicated').andWhere('tenant_id', tenant.id))
-        .orWhere((pooled) => void pooled.where('mode', 'pooled').andWhere('pool', tenant.pool));
-    });
-}
-
-export async function usableLines(db: Knex | Knex.Transaction, tenant: RoutingTenant): Promise<PhoneLineRow[]> {
-  return (await usableLinesQuery(db, tenant).orderBy('id')) as PhoneLineRow[];
-}
+export type { RoutingTenant } from '../data/phone-lines';
 
 export function mayUseLine(line: PhoneLineRow, tenant: RoutingTenant): boolean {
   if (!line.enabled) return false;

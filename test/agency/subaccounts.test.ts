@@ -3,7 +3,7 @@ import type supertest from 'supertest';
 import { adminHeaders, api, createTenant, harness } from '../helpers/harness';
 import { newId } from '../../shared/ids';
 import { withTenant } from '../../shared/db/tenant';
-import { usableLines } from '../../shared/routing/lines';
+import { usableLines } from '../../shared/data/phone-lines';
 import { AGENCY_ROUTES, allotLine, createAgency, createSubaccount, mintClientKey } from './helpers';
 
 function expectError(res: supertest.Response, status: number, code: string, path?: string): void {
