@@ -1,10 +1,15 @@
 import type { Request } from 'express';
 import type { ValidateFunction } from 'ajv';
-import { ajv, check, queryAjv, toValidationError } from '../shared/validation';
+import type { JSONSchema } from 'json-schema-to-ts';
+import { check, compile, queryAjv, toValidationError } from '../shared/validation';
+import type { SchemaType } from '../shared/schemas/common';
 
-/** Compiles a body schema once; the returned function validates and types a request body. */
-export function bodyValidator<T>(schema: object): (req: Request) => T {
-  const validate = ajv.compile<T>(schema) as ValidateFunction<T>;
+/**
+ * Compiles a body schema once; the returned function validates a request body
+ * and gives it the type derived from the same schema.
+ */
+export function bodyValidator<const S extends JSONSchema>(schema: S): (req: Request) => SchemaType<S> {
+  const validate = compile(schema as object) as ValidateFunction<SchemaType<S>>;
   return (req) => check(validate, req.body);
 }
 

@@ -6,9 +6,7 @@ import {
   CreateSourceBody,
   faqSourceSchema,
   previewSchema,
-  PreviewBody,
   putPersonaSchema,
-  PutPersonaBody,
   SourceType,
   sourceTypeSchema,
   textSourceSchema,
@@ -22,11 +20,11 @@ import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 
-const parsePersona = bodyValidator<PutPersonaBody>(putPersonaSchema);
-const parseSourceType = bodyValidator<{ type: SourceType }>(sourceTypeSchema);
-const parseTextSource = bodyValidator<CreateSourceBody>(textSourceSchema);
-const parseFaqSource = bodyValidator<CreateSourceBody>(faqSourceSchema);
-const parsePreview = bodyValidator<PreviewBody>(previewSchema);
+const parsePersona = bodyValidator(putPersonaSchema);
+const parseSourceType = bodyValidator(sourceTypeSchema);
+const parseTextSource = bodyValidator(textSourceSchema);
+const parseFaqSource = bodyValidator(faqSourceSchema);
+const parsePreview = bodyValidator(previewSchema);
 const parseList = queryValidator<{ limit?: number; cursor?: string; type?: SourceType }>({
   ...listQuery,
   type: { type: 'string', enum: ['text', 'faq'] },

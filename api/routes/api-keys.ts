@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { withTenant } from '../../shared/db/tenant';
 import { createApiKey, getApiKey, listApiKeys, presentApiKey, revokeApiKey } from '../../shared/data/api-keys';
-import { createApiKeySchema, CreateApiKeyBody } from '../../shared/schemas/api-keys';
+import { createApiKeySchema } from '../../shared/schemas/api-keys';
 import { listQuery } from '../../shared/schemas/common';
 import { ValidationError } from '../../shared/errors';
 import { effectiveLimit } from '../../shared/plans';
@@ -10,7 +10,7 @@ import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 import type { Authenticator } from '../middleware/auth';
 
-const parseCreate = bodyValidator<CreateApiKeyBody>(createApiKeySchema);
+const parseCreate = bodyValidator(createApiKeySchema);
 const parseList = queryValidator<{ limit?: number; cursor?: string }>(listQuery);
 
 export function apiKeyRoutes(deps: ApiDeps, auth: Authenticator): Router {

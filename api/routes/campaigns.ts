@@ -24,7 +24,7 @@ import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps, Caller } from '../types';
 
-const parseCreate = bodyValidator<CreateCampaignBody>(createCampaignSchema);
+const parseCreate = bodyValidator(createCampaignSchema);
 const parseList = queryValidator<{ status?: CampaignStatus; limit?: number; cursor?: string }>(listCampaignsQuery);
 
 function checkShape(body: CreateCampaignBody): Date | null {

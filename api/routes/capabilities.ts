@@ -11,7 +11,7 @@ import { capabilityCheckLine } from '../../shared/data/phone-lines';
 import type { Caller, ApiDeps } from '../types';
 import { bodyValidator } from '../validate';
 
-const parseNumbers = bodyValidator<{ numbers: string[] }>(capabilityNumbersSchema);
+const parseNumbers = bodyValidator(capabilityNumbersSchema);
 
 /**
  * Capability look-ups: from the tenant's own 90-day cache, else asked of one

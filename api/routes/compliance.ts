@@ -2,12 +2,12 @@ import { Router, Request, Response } from 'express';
 import { withTenant } from '../../shared/db/tenant';
 import { CONSENT_CSV_HEADER, consentCsvLine, forEachConsentBatch, getConsent, listConsent, presentConsent, recordConsent } from '../../shared/data/consent';
 import { ValidationError } from '../../shared/errors';
-import { consentFilterQuery, ConsentFilters, createConsentSchema, CreateConsentBody, listConsentQuery } from '../../shared/schemas/consent';
+import { consentFilterQuery, ConsentFilters, createConsentSchema, listConsentQuery } from '../../shared/schemas/consent';
 import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 
-const parseCreate = bodyValidator<CreateConsentBody>(createConsentSchema);
+const parseCreate = bodyValidator(createConsentSchema);
 const parseList = queryValidator<ConsentFilters & { limit?: number; cursor?: string }>(listConsentQuery);
 const parseExport = queryValidator<ConsentFilters>(consentFilterQuery);
 

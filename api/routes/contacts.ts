@@ -6,13 +6,10 @@ import { listQuery } from '../../shared/schemas/common';
 import {
   ContactFilters,
   createContactSchema,
-  CreateContactBody,
   importContactsSchema,
-  ImportContactsBody,
   importCsvQuery,
   listContactsQuery,
   updateContactSchema,
-  UpdateContactBody,
 } from '../../shared/schemas/contacts';
 import { createContact, deleteContact, getContact, groupIdsOf, listContacts, presentContact, updateContact } from '../../shared/data/contacts';
 import { createImport, getImport, listImports, presentImport, rowsFromCsv } from '../../shared/data/imports';
@@ -20,9 +17,9 @@ import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 
-const parseCreate = bodyValidator<CreateContactBody>(createContactSchema);
-const parseUpdate = bodyValidator<UpdateContactBody>(updateContactSchema);
-const parseImport = bodyValidator<ImportContactsBody>(importContactsSchema);
+const parseCreate = bodyValidator(createContactSchema);
+const parseUpdate = bodyValidator(updateContactSchema);
+const parseImport = bodyValidator(importContactsSchema);
 const parseCsvQuery = queryValidator<{ update_existing?: boolean; group_id?: string }>(importCsvQuery);
 const parseNoQuery = queryValidator<Record<string, never>>({});
 const parseList = queryValidator<ContactFilters & { limit?: number; cursor?: string }>(listContactsQuery);

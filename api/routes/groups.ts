@@ -1,16 +1,16 @@
 import { Request, Response, Router } from 'express';
 import { withTenant } from '../../shared/db/tenant';
 import { listQuery } from '../../shared/schemas/common';
-import { createGroupSchema, CreateGroupBody, groupMembersSchema, GroupMembersBody, updateGroupSchema, UpdateGroupBody } from '../../shared/schemas/groups';
+import { createGroupSchema, groupMembersSchema, updateGroupSchema } from '../../shared/schemas/groups';
 import { addMembers, createGroup, deleteGroup, getGroup, listGroups, listMembers, presentGroup, removeMembers, updateGroup } from '../../shared/data/groups';
 import { groupIdsOf, presentContact } from '../../shared/data/contacts';
 import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 
-const parseCreate = bodyValidator<CreateGroupBody>(createGroupSchema);
-const parseUpdate = bodyValidator<UpdateGroupBody>(updateGroupSchema);
-const parseMembers = bodyValidator<GroupMembersBody>(groupMembersSchema);
+const parseCreate = bodyValidator(createGroupSchema);
+const parseUpdate = bodyValidator(updateGroupSchema);
+const parseMembers = bodyValidator(groupMembersSchema);
 const parsePage = queryValidator<{ limit?: number; cursor?: string }>(listQuery);
 
 export function groupRoutes(deps: ApiDeps): Router {

@@ -6,12 +6,12 @@ import { acceptOutbound } from '../../shared/messages/outbound';
 import { getMessage, listMessageEvents, listMessages, MessageFilters, presentMessage, RequestedChannel } from '../../shared/data/messages';
 import { findTemplateForSend } from '../../shared/data/templates';
 import { renderTemplate } from '../../shared/templates';
-import { listMessagesQuery, MAX_BODY_LENGTH, sendMessageQuery, sendMessageSchema, SendMessageBody } from '../../shared/schemas/messages';
+import { listMessagesQuery, MAX_BODY_LENGTH, sendMessageQuery, sendMessageSchema } from '../../shared/schemas/messages';
 import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 
-const parseSend = bodyValidator<SendMessageBody>(sendMessageSchema);
+const parseSend = bodyValidator(sendMessageSchema);
 const parseSendQuery = queryValidator<{ dispatch_webhook?: boolean }>(sendMessageQuery);
 const parseList = queryValidator<MessageFilters & { limit?: number; cursor?: string }>(listMessagesQuery);
 

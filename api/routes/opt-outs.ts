@@ -5,12 +5,12 @@ import { emitEvent } from '../../shared/events';
 import { enqueueAll, OutboxJob } from '../../shared/outbox';
 import { ValidationError } from '../../shared/errors';
 import { isE164 } from '../../shared/validation';
-import { createOptOutSchema, CreateOptOutBody, listOptOutsQuery, ListOptOutsQuery } from '../../shared/schemas/opt-outs';
+import { createOptOutSchema, listOptOutsQuery, ListOptOutsQuery } from '../../shared/schemas/opt-outs';
 import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 
-const parseCreate = bodyValidator<CreateOptOutBody>(createOptOutSchema);
+const parseCreate = bodyValidator(createOptOutSchema);
 const parseList = queryValidator<ListOptOutsQuery>(listOptOutsQuery);
 
 /** The number in the path, URL-encoded E.164 (`%2B15551234567`; a literal `+` works too). */

@@ -18,13 +18,9 @@ import { ApiKeyRow, createApiKey, listApiKeys, presentApiKey, revokeApiKey } fro
 import {
   analyticsQuery,
   assignLineSchema,
-  AssignLineBody,
   createSubaccountKeySchema,
-  CreateSubaccountKeyBody,
   createSubaccountSchema,
-  CreateSubaccountBody,
   updateSubaccountSchema,
-  UpdateSubaccountBody,
 } from '../../shared/schemas/subaccounts';
 import { listQuery } from '../../shared/schemas/common';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../shared/errors';
@@ -34,10 +30,10 @@ import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 import type { Authenticator } from '../middleware/auth';
 
-const parseCreate = bodyValidator<CreateSubaccountBody>(createSubaccountSchema);
-const parseUpdate = bodyValidator<UpdateSubaccountBody>(updateSubaccountSchema);
-const parseCreateKey = bodyValidator<CreateSubaccountKeyBody>(createSubaccountKeySchema);
-const parseAssign = bodyValidator<AssignLineBody>(assignLineSchema);
+const parseCreate = bodyValidator(createSubaccountSchema);
+const parseUpdate = bodyValidator(updateSubaccountSchema);
+const parseCreateKey = bodyValidator(createSubaccountKeySchema);
+const parseAssign = bodyValidator(assignLineSchema);
 const parseList = queryValidator<{ limit?: number; cursor?: string }>(listQuery);
 const parseAnalytics = queryValidator<{ from?: string; to?: string }>(analyticsQuery);
 

@@ -1,13 +1,13 @@
 import { Router } from 'express';
 import { withTenant } from '../../shared/db/tenant';
-import { createTemplateSchema, CreateTemplateBody, listTemplatesQuery, TemplateType, updateTemplateSchema, UpdateTemplateBody } from '../../shared/schemas/templates';
+import { createTemplateSchema, listTemplatesQuery, TemplateType, updateTemplateSchema } from '../../shared/schemas/templates';
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, presentTemplate, updateTemplate } from '../../shared/data/templates';
 import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 
-const parseCreate = bodyValidator<CreateTemplateBody>(createTemplateSchema);
-const parseUpdate = bodyValidator<UpdateTemplateBody>(updateTemplateSchema);
+const parseCreate = bodyValidator(createTemplateSchema);
+const parseUpdate = bodyValidator(updateTemplateSchema);
 const parseList = queryValidator<{ type?: TemplateType; limit?: number; cursor?: string }>(listTemplatesQuery);
 
 export function templateRoutes(deps: ApiDeps): Router {

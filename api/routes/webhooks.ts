@@ -17,14 +17,11 @@ import {
 } from '../../shared/data/webhooks';
 import {
   createWebhookSchema,
-  CreateWebhookBody,
   DeliveryStatus,
   listDeliveriesQuery,
   normalizeEvents,
   rotateSecretSchema,
-  RotateSecretBody,
   updateWebhookSchema,
-  UpdateWebhookBody,
 } from '../../shared/schemas/webhooks';
 import { listQuery } from '../../shared/schemas/common';
 import { webhookSecretProblem } from '../../shared/webhooks/signing';
@@ -34,10 +31,10 @@ import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
 
-const parseCreate = bodyValidator<CreateWebhookBody>(createWebhookSchema);
-const parseUpdate = bodyValidator<UpdateWebhookBody>(updateWebhookSchema);
-const parseRotate = bodyValidator<RotateSecretBody>(rotateSecretSchema);
-const parseEmpty = bodyValidator<Record<string, never>>({ type: 'object', additionalProperties: false, properties: {} });
+const parseCreate = bodyValidator(createWebhookSchema);
+const parseUpdate = bodyValidator(updateWebhookSchema);
+const parseRotate = bodyValidator(rotateSecretSchema);
+const parseEmpty = bodyValidator({ type: 'object', additionalProperties: false, properties: {} });
 const parseList = queryValidator<{ limit?: number; cursor?: string }>(listQuery);
 const parseDeliveries = queryValidator<{ limit?: number; cursor?: string; status?: DeliveryStatus }>(listDeliveriesQuery);
 

@@ -1,16 +1,12 @@
 import { e164, name, ulid } from './common';
+import type { SchemaType } from './common';
 
 export const PLANS = ['trial', 'starter', 'growth', 'scale'] as const;
 export type Plan = (typeof PLANS)[number];
 
 const nullableCount = { type: ['integer', 'null'], minimum: 0 } as const;
 
-export interface TenantLimits {
-  new_contacts_per_day?: number | null;
-  new_contacts_per_month?: number | null;
-  messages_per_day?: number | null;
-  requests_per_minute?: number | null;
-}
+export type TenantLimits = SchemaType<typeof limits>;
 
 const limits = {
   type: 'object',
@@ -25,13 +21,7 @@ const limits = {
 
 const poolName = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
 
-export interface CreateTenantBody {
-  name: string;
-  plan?: Plan;
-  is_agency?: boolean;
-  pool?: string;
-  limits?: TenantLimits;
-}
+export type CreateTenantBody = SchemaType<typeof createTenantSchema>;
 
 export const createTenantSchema = {
   type: 'object',
@@ -46,14 +36,7 @@ export const createTenantSchema = {
   },
 } as const;
 
-export interface UpdateTenantBody {
-  name?: string;
-  plan?: Plan;
-  status?: 'active' | 'suspended';
-  is_agency?: boolean;
-  pool?: string;
-  limits?: TenantLimits;
-}
+export type UpdateTenantBody = SchemaType<typeof updateTenantSchema>;
 
 export const updateTenantSchema = {
   type: 'object',
@@ -69,13 +52,7 @@ export const updateTenantSchema = {
   },
 } as const;
 
-export interface AdminCreateApiKeyBody {
-  tenant_id: string;
-  name: string;
-  prefix: 'tf_live' | 'tf_test';
-  rate_limit?: number | null;
-  permissions?: 'full' | 'read_only';
-}
+export type AdminCreateApiKeyBody = SchemaType<typeof adminCreateApiKeySchema>;
 
 export const adminCreateApiKeySchema = {
   type: 'object',
@@ -90,11 +67,7 @@ export const adminCreateApiKeySchema = {
   },
 } as const;
 
-export interface Capabilities {
-  imessage: boolean;
-  sms: boolean;
-  rcs: boolean;
-}
+export type Capabilities = SchemaType<typeof capabilities>;
 
 const capabilities = {
   type: 'object',
@@ -106,18 +79,7 @@ const capabilities = {
 const bridgeUrl = { type: 'string', format: 'uri', pattern: '^https?://', maxLength: 2000 } as const;
 const lineSecret = { type: 'string', minLength: 32, maxLength: 512 } as const;
 
-export interface CreatePhoneLineBody {
-  phone_number: string;
-  bridge_url: string;
-  secret: string;
-  capabilities: Capabilities;
-  mode: 'pooled' | 'dedicated';
-  tenant_id?: string;
-  pool?: string;
-  agency_tenant_id?: string | null;
-  max_per_minute?: number | null;
-  warmup?: boolean;
-}
+export type CreatePhoneLineBody = SchemaType<typeof createPhoneLineSchema>;
 
 export const createPhoneLineSchema = {
   type: 'object',
@@ -137,18 +99,7 @@ export const createPhoneLineSchema = {
   },
 } as const;
 
-export interface UpdatePhoneLineBody {
-  mode?: 'pooled' | 'dedicated';
-  tenant_id?: string | null;
-  pool?: string;
-  agency_tenant_id?: string | null;
-  enabled?: boolean;
-  bridge_url?: string;
-  secret?: string;
-  capabilities?: Capabilities;
-  max_per_minute?: number | null;
-  warmup?: boolean;
-}
+export type UpdatePhoneLineBody = SchemaType<typeof updatePhoneLineSchema>;
 
 export const updatePhoneLineSchema = {
   type: 'object',

@@ -1,4 +1,5 @@
 import { e164 } from './common';
+import type { SchemaType } from './common';
 
 /** A reply travels as one message: nothing the persona says may exceed a message body. */
 export const MAX_REPLY_CHARS = 1600;
@@ -14,22 +15,9 @@ export const MAX_TOTAL_SOURCE_CHARS = 1_000_000;
 
 const nullableText = (maxLength: number) => ({ type: ['string', 'null'], minLength: 1, maxLength }) as const;
 
-export interface ProviderInput {
-  base_url: string;
-  model: string;
-  /** Omitted: keep the stored key if the base URL is unchanged; null: no key. */
-  api_key?: string | null;
-}
+export type ProviderInput = SchemaType<typeof providerSchema>;
 
-export interface PutPersonaBody {
-  business_name?: string | null;
-  help_response?: string | null;
-  voice_handoff_number?: string | null;
-  auto_reply_enabled?: boolean;
-  instructions?: string | null;
-  tone?: string | null;
-  provider?: ProviderInput | null;
-}
+export type PutPersonaBody = SchemaType<typeof putPersonaSchema>;
 
 export const providerSchema = {
   type: 'object',
@@ -59,17 +47,9 @@ export const putPersonaSchema = {
 
 export type SourceType = 'text' | 'faq';
 
-export interface TextSourceBody {
-  type: 'text';
-  title: string;
-  content: string;
-}
+export type TextSourceBody = SchemaType<typeof textSourceSchema>;
 
-export interface FaqSourceBody {
-  type: 'faq';
-  question: string;
-  answer: string;
-}
+export type FaqSourceBody = SchemaType<typeof faqSourceSchema>;
 
 export type CreateSourceBody = TextSourceBody | FaqSourceBody;
 
@@ -102,9 +82,7 @@ export const faqSourceSchema = {
   },
 } as const;
 
-export interface PreviewBody {
-  message: string;
-}
+export type PreviewBody = SchemaType<typeof previewSchema>;
 
 export const previewSchema = {
   type: 'object',

@@ -1,13 +1,10 @@
 import { name } from './common';
+import type { SchemaType } from './common';
 
 export const PERMISSIONS = ['full', 'read_only'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-export interface CreateApiKeyBody {
-  name: string;
-  rate_limit?: number;
-  permissions?: Permission;
-}
+export type CreateApiKeyBody = SchemaType<typeof createApiKeySchema>;
 
 export const createApiKeySchema = {
   type: 'object',

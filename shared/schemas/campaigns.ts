@@ -1,4 +1,5 @@
 import { listQuery, name, ulid } from './common';
+import type { SchemaType } from './common';
 import { CHANNELS, MESSAGE_TYPES } from './messages';
 
 /** The most recipients one campaign may name (PRODUCT.md). */
@@ -9,17 +10,7 @@ export const MAX_SCHEDULE_AHEAD_DAYS = 366;
 export const CAMPAIGN_STATUSES = ['queued', 'scheduled', 'sending', 'paused', 'cancelled', 'completed'] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 
-export interface CreateCampaignBody {
-  name: string;
-  body?: string;
-  template?: string;
-  data?: Record<string, string | number | boolean>;
-  recipients?: string[];
-  group_id?: string;
-  channel?: (typeof CHANNELS)[number];
-  message_type?: (typeof MESSAGE_TYPES)[number];
-  scheduled_at?: string;
-}
+export type CreateCampaignBody = SchemaType<typeof createCampaignSchema>;
 
 export const createCampaignSchema = {
   type: 'object',

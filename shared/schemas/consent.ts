@@ -1,19 +1,10 @@
 import { e164, listQuery } from './common';
+import type { SchemaType } from './common';
 
 export const CONSENT_TYPES = ['express_written', 'express', 'implied'] as const;
 export type ConsentType = (typeof CONSENT_TYPES)[number];
 
-export interface CreateConsentBody {
-  phone_number: string;
-  consent_type: ConsentType;
-  consent_source: string;
-  disclosure_text?: string;
-  disclosure_version?: string;
-  ip_address?: string;
-  user_agent?: string;
-  consented_at?: string;
-  metadata?: Record<string, unknown>;
-}
+export type CreateConsentBody = SchemaType<typeof createConsentSchema>;
 
 export const createConsentSchema = {
   type: 'object',

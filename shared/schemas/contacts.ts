@@ -1,4 +1,5 @@
 import { e164, listQuery, ulid } from './common';
+import type { SchemaType } from './common';
 
 /**
  * Contact metadata is the tenant's own key/value data, also addressable from
@@ -25,13 +26,7 @@ const email = { type: ['string', 'null'], format: 'email', maxLength: 254 } as c
 export const MAX_GROUP_IDS = 100;
 const groupIds = { type: 'array', maxItems: MAX_GROUP_IDS, items: ulid } as const;
 
-export interface CreateContactBody {
-  phone_number: string;
-  name?: string | null;
-  email?: string | null;
-  metadata?: ContactMetadata;
-  group_ids?: string[];
-}
+export type CreateContactBody = SchemaType<typeof createContactSchema>;
 
 export const createContactSchema = {
   type: 'object',
@@ -41,7 +36,7 @@ export const createContactSchema = {
 } as const;
 
 /** PATCH: any subset; `group_ids` replaces the contact's groups. */
-export type UpdateContactBody = Partial<CreateContactBody>;
+export type UpdateContactBody = SchemaType<typeof updateContactSchema>;
 
 export const updateContactSchema = {
   type: 'object',
@@ -72,21 +67,12 @@ export const importRowSchema = {
   properties: { phone_number: e164, name: contactName, email, metadata },
 } as const;
 
-export interface ImportRow {
-  phone_number: string;
-  name?: string | null;
-  email?: string | null;
-  metadata?: ContactMetadata;
-}
+export type ImportRow = SchemaType<typeof importRowSchema>;
 
 /** The most rows one import may carry (PRODUCT.md: up to 10,000). */
 export const MAX_IMPORT_ROWS = 10000;
 
-export interface ImportContactsBody {
-  contacts: unknown[];
-  update_existing?: boolean;
-  group_id?: string;
-}
+export type ImportContactsBody = SchemaType<typeof importContactsSchema>;
 
 /** Rows are only checked for being objects here: each row's problems are reported per row by the job. */
 export const importContactsSchema = {

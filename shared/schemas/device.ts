@@ -1,21 +1,10 @@
 import { e164 } from './common';
+import type { SchemaType } from './common';
 
 export const DEVICE_EVENT_TYPES = ['sent', 'delivered', 'read', 'failed', 'received', 'heartbeat'] as const;
 export type DeviceEventType = (typeof DEVICE_EVENT_TYPES)[number];
 
-export interface DeviceEvent {
-  id: string;
-  type: DeviceEventType;
-  occurred_at: string;
-  dispatch_id?: string;
-  reason?: string;
-  from?: string;
-  to?: string;
-  body?: string;
-  channel?: 'imessage' | 'sms' | 'rcs';
-  battery?: number;
-  signal?: number;
-}
+export type DeviceEvent = SchemaType<(typeof deviceEventsSchema)['properties']['events']['items']>;
 
 // PostgreSQL text cannot hold NUL: refuse it up front so a batch is refused whole.
 const NO_NUL = '^[^\\u0000]*$';

@@ -1,9 +1,7 @@
 import { listQuery, name, ulid } from './common';
+import type { SchemaType } from './common';
 
-export interface CreateGroupBody {
-  name: string;
-  description?: string | null;
-}
+export type CreateGroupBody = SchemaType<typeof createGroupSchema>;
 
 const description = { type: ['string', 'null'], maxLength: 1000 } as const;
 
@@ -14,7 +12,7 @@ export const createGroupSchema = {
   properties: { name, description },
 } as const;
 
-export type UpdateGroupBody = Partial<CreateGroupBody>;
+export type UpdateGroupBody = SchemaType<typeof updateGroupSchema>;
 
 export const updateGroupSchema = {
   type: 'object',
@@ -26,9 +24,7 @@ export const updateGroupSchema = {
 /** Bulk membership changes are bounded so one request stays one short transaction. */
 export const MAX_MEMBER_IDS = 1000;
 
-export interface GroupMembersBody {
-  contact_ids: string[];
-}
+export type GroupMembersBody = SchemaType<typeof groupMembersSchema>;
 
 export const groupMembersSchema = {
   type: 'object',

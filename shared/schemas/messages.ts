@@ -1,19 +1,12 @@
 import { e164, listQuery, ulid } from './common';
+import type { SchemaType } from './common';
 
 export const CHANNELS = ['auto', 'imessage', 'sms', 'rcs'] as const;
 export const MESSAGE_TYPES = ['otp', 'alert', 'marketing'] as const;
 export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'blocked', 'received'] as const;
 export const MAX_BODY_LENGTH = 1600;
 
-export interface SendMessageBody {
-  to: string;
-  body?: string;
-  template?: string;
-  data?: Record<string, string | number | boolean>;
-  channel?: (typeof CHANNELS)[number];
-  from_number?: string;
-  message_type?: (typeof MESSAGE_TYPES)[number];
-}
+export type SendMessageBody = SchemaType<typeof sendMessageSchema>;
 
 export const sendMessageSchema = {
   type: 'object',

@@ -1,9 +1,7 @@
 import { e164, listQuery } from './common';
+import type { SchemaType } from './common';
 
-export interface CreateOptOutBody {
-  phone_number: string;
-  reason?: string;
-}
+export type CreateOptOutBody = SchemaType<typeof createOptOutSchema>;
 
 export const createOptOutSchema = {
   type: 'object',

@@ -1,15 +1,13 @@
 import { name, ulid } from './common';
-import { PLANS, Plan } from './admin';
-import { PERMISSIONS, Permission } from './api-keys';
+import type { SchemaType } from './common';
+import { PLANS } from './admin';
+import { PERMISSIONS } from './api-keys';
 
 /**
  * The per-client limits an agency may set: message volume and new contacts
  * per day. `null` removes the agency's limit (the client's plan applies).
  */
-export interface SubaccountLimits {
-  messages_per_day?: number | null;
-  new_contacts_per_day?: number | null;
-}
+export type SubaccountLimits = SchemaType<typeof subaccountLimits>;
 
 const subaccountLimits = {
   type: 'object',
@@ -21,11 +19,7 @@ const subaccountLimits = {
   },
 } as const;
 
-export interface CreateSubaccountBody {
-  name: string;
-  plan?: Plan;
-  limits?: SubaccountLimits;
-}
+export type CreateSubaccountBody = SchemaType<typeof createSubaccountSchema>;
 
 export const createSubaccountSchema = {
   type: 'object',
@@ -34,10 +28,7 @@ export const createSubaccountSchema = {
   properties: { name, plan: { type: 'string', enum: PLANS }, limits: subaccountLimits },
 } as const;
 
-export interface UpdateSubaccountBody {
-  name?: string;
-  limits?: SubaccountLimits;
-}
+export type UpdateSubaccountBody = SchemaType<typeof updateSubaccountSchema>;
 
 export const updateSubaccountSchema = {
   type: 'object',
@@ -46,13 +37,7 @@ export const updateSubaccountSchema = {
   properties: { name, limits: subaccountLimits },
 } as const;
 
-export interface CreateSubaccountKeyBody {
-  name: string;
-  rate_limit?: number;
-  permissions?: Permission;
-  /** A test (tf_test) key instead of a live one; default: the same kind as the calling key. */
-  sandbox?: boolean;
-}
+export type CreateSubaccountKeyBody = SchemaType<typeof createSubaccountKeySchema>;
 
 export const createSubaccountKeySchema = {
   type: 'object',
@@ -66,9 +51,7 @@ export const createSubaccountKeySchema = {
   },
 } as const;
 
-export interface AssignLineBody {
-  line_id: string;
-}
+export type AssignLineBody = SchemaType<typeof assignLineSchema>;
 
 export const assignLineSchema = {
   type: 'object',

@@ -1,4 +1,5 @@
 import { listQuery, name } from './common';
+import type { SchemaType } from './common';
 import { MAX_BODY_LENGTH } from './messages';
 
 export const TEMPLATE_TYPES = ['otp', 'alert', 'marketing'] as const;
@@ -6,12 +7,7 @@ export const TEMPLATE_CHANNELS = ['imessage', 'sms', 'both'] as const;
 export type TemplateType = (typeof TEMPLATE_TYPES)[number];
 export type TemplateChannel = (typeof TEMPLATE_CHANNELS)[number];
 
-export interface CreateTemplateBody {
-  name: string;
-  type?: TemplateType;
-  channel?: TemplateChannel;
-  body: string;
-}
+export type CreateTemplateBody = SchemaType<typeof createTemplateSchema>;
 
 const properties = {
   name,
@@ -27,7 +23,7 @@ export const createTemplateSchema = {
   properties,
 } as const;
 
-export type UpdateTemplateBody = Partial<CreateTemplateBody>;
+export type UpdateTemplateBody = SchemaType<typeof updateTemplateSchema>;
 
 export const updateTemplateSchema = {
   type: 'object',

@@ -1,5 +1,6 @@
 import { EVENT_TYPES, EventType } from '../events';
 import { listQuery } from './common';
+import type { SchemaType } from './common';
 
 /** `message.inbound` is accepted on subscribe and stored as `message.received`. */
 export const EVENT_ALIASES: Record<string, EventType> = { 'message.inbound': 'message.received' };
@@ -12,11 +13,7 @@ const url = { type: 'string', minLength: 1, maxLength: MAX_URL_LENGTH } as const
 const events = { type: 'array', minItems: 1, maxItems: 20, items: { type: 'string', enum: SUBSCRIBABLE_EVENTS } } as const;
 const secret = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
-export interface CreateWebhookBody {
-  url: string;
-  events: string[];
-  secret?: string;
-}
+export type CreateWebhookBody = SchemaType<typeof createWebhookSchema>;
 
 export const createWebhookSchema = {
   type: 'object',
@@ -25,11 +22,7 @@ export const createWebhookSchema = {
   properties: { url, events, secret },
 } as const;
 
-export interface UpdateWebhookBody {
-  url?: string;
-  events?: string[];
-  enabled?: boolean;
-}
+export type UpdateWebhookBody = SchemaType<typeof updateWebhookSchema>;
 
 export const updateWebhookSchema = {
   type: 'object',
@@ -38,9 +31,7 @@ export const updateWebhookSchema = {
   properties: { url, events, enabled: { type: 'boolean' } },
 } as const;
 
-export interface RotateSecretBody {
-  secret?: string;
-}
+export type RotateSecretBody = SchemaType<typeof rotateSecretSchema>;
 
 export const rotateSecretSchema = {
   type: 'object',

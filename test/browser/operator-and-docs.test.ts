@@ -27,6 +27,8 @@ describe('in a browser: Bull Board and the API reference', function () {
 
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) {
+      // In CI (.ci/run sets CI) a missing browser is a failure: a green run must mean these ran.
+      if (process.env.CI) throw new Error(`${CHROMIUM} is absent: the browser tests cannot run (install the Debian package "chromium").`);
       process.stderr.write(`SKIPPED browser tests: ${CHROMIUM} is absent (install the Debian package "chromium").\n`);
       this.skip();
     }

@@ -4,7 +4,7 @@ import { createAgencyLink } from '../../../shared/data/subaccounts';
 import { bodyValidator } from '../../validate';
 import type { ApiDeps } from '../../types';
 
-const parseCreate = bodyValidator<{ agency_tenant_id: string; client_tenant_id: string }>(createAgencyLinkSchema);
+const parseCreate = bodyValidator(createAgencyLinkSchema);
 
 export function adminAgencyLinkRoutes(deps: ApiDeps): Router {
   const router = Router();

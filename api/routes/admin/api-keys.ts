@@ -2,12 +2,12 @@ import { Router } from 'express';
 import { withTenant } from '../../../shared/db/tenant';
 import { createApiKey, presentApiKey } from '../../../shared/data/api-keys';
 import { getTenant } from '../../../shared/data/tenants';
-import { adminCreateApiKeySchema, AdminCreateApiKeyBody } from '../../../shared/schemas/admin';
+import { adminCreateApiKeySchema } from '../../../shared/schemas/admin';
 import { ValidationError, NotFoundError } from '../../../shared/errors';
 import { bodyValidator } from '../../validate';
 import type { ApiDeps } from '../../types';
 
-const parseCreate = bodyValidator<AdminCreateApiKeyBody>(adminCreateApiKeySchema);
+const parseCreate = bodyValidator(adminCreateApiKeySchema);
 
 export function adminApiKeyRoutes(deps: ApiDeps): Router {
   const router = Router();

@@ -7,14 +7,14 @@ import {
   presentPhoneLine,
   updatePhoneLine,
 } from '../../../shared/data/phone-lines';
-import { createPhoneLineSchema, CreatePhoneLineBody, updatePhoneLineSchema, UpdatePhoneLineBody } from '../../../shared/schemas/admin';
+import { createPhoneLineSchema, updatePhoneLineSchema } from '../../../shared/schemas/admin';
 import { listQuery } from '../../../shared/schemas/common';
 import { bodyValidator, queryValidator } from '../../validate';
 import { pageFrom, pageOf } from '../../pagination';
 import type { ApiDeps } from '../../types';
 
-const parseCreate = bodyValidator<CreatePhoneLineBody>(createPhoneLineSchema);
-const parseUpdate = bodyValidator<UpdatePhoneLineBody>(updatePhoneLineSchema);
+const parseCreate = bodyValidator(createPhoneLineSchema);
+const parseUpdate = bodyValidator(updatePhoneLineSchema);
 const parseList = queryValidator<{ limit?: number; cursor?: string }>(listQuery);
 
 export function adminPhoneLineRoutes(deps: ApiDeps): Router {

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { createTenant, getTenant, listTenants, presentTenant, updateTenant } from '../../../shared/data/tenants';
-import { createTenantSchema, CreateTenantBody, updateTenantSchema, UpdateTenantBody } from '../../../shared/schemas/admin';
+import { createTenantSchema, updateTenantSchema } from '../../../shared/schemas/admin';
 import { listQuery } from '../../../shared/schemas/common';
 import { bodyValidator, queryValidator } from '../../validate';
 import { pageFrom, pageOf } from '../../pagination';
@@ -8,8 +8,8 @@ import type { ApiDeps } from '../../types';
 import type { Authenticator } from '../../middleware/auth';
 import { recordBillingEventAsOperator } from '../../../shared/data/billing';
 
-const parseCreate = bodyValidator<CreateTenantBody>(createTenantSchema);
-const parseUpdate = bodyValidator<UpdateTenantBody>(updateTenantSchema);
+const parseCreate = bodyValidator(createTenantSchema);
+const parseUpdate = bodyValidator(updateTenantSchema);
 const parseList = queryValidator<{ limit?: number; cursor?: string }>(listQuery);
 
 export function adminTenantRoutes(deps: ApiDeps, auth: Authenticator): Router {
