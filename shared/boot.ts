@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Config, ConfigError, loadConfig, LoadConfigOptions } from './config';
-import { assertRowLevelSecurity, createDatabase, Database, DatabaseOptions } from './db';
+import { assertRowLevelSecurity, createDatabase, Database, DatabaseOptions, ping } from './db';
 import { createRedis, waitForRedis } from './redis';
 import { logger } from './logger';
 
@@ -30,13 +30,13 @@ export function bootConfig(options: LoadConfigOptions = {}): Config {
 export async function connectDatabase(config: Config, options: DatabaseOptions = {}): Promise<Database> {
   const db = createDatabase(config, options);
   try {
-    await db.owner.raw('SELECT 1');
+    await ping(db.owner);
   } catch (error) {
     await db.destroy();
     throw new BootError(`PostgreSQL is unreachable at ${where(config.databaseUrl)}: ${(error as Error).message}`);
   }
   try {
-    await db.app.raw('SELECT 1');
+    await ping(db.app);
   } catch (error) {
     await db.destroy();
     throw new BootError(

@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { MessageType } from '../data/messages';
 import { takeCapacitySlot, usableCap } from './line-slots';
 import { withTenant } from '../db/tenant';
-import type { PhoneLineRow } from '../data/phone-lines';
+import { takeLineDailySend, type PhoneLineRow } from '../data/phone-lines';
+import { holdSendingMessage } from '../data/messages';
 import { deferDispatch } from '../data/dispatches';
 import { nextUtcMidnight, utcDay, utcDaysBetween } from './calendar';
 
@@ -33,13 +34,7 @@ export async function takeWarmupCount(app: Knex, line: Pick<PhoneLineRow, 'id' |
   if (full === null) return true;
   // Marketing leaves the day's last sends to OTP and alerts (shared/compliance/line-slots.ts).
   const cap = usableCap(full, messageType);
-  const taken = await app.raw(
-    `INSERT INTO line_daily_sends (line_id, day, sends) VALUES (?, ?, 1)
-     ON CONFLICT (line_id, day) DO UPDATE SET sends = line_daily_sends.sends + 1 WHERE line_daily_sends.sends < ?
-     RETURNING sends`,
-    [line.id, utcDay(now), cap],
-  );
-  return taken.rows.length > 0;
+  return takeLineDailySend(app, line.id, utcDay(now), cap);
 }
 
 export interface WarmupDeps {
@@ -75,7 +70,7 @@ export async function takeWarmupSlot(
   if (share === 0 && (await takeWarmupCount(deps.db.app, line, now, work.messageType))) return 0;
   const until = nextUtcMidnight(now);
   await withTenant(deps.db.app, work.tenantId, async (t) => {
-    await t.from('messages').where({ id: work.messageId, status: 'sending' }).update({ reason: 'warming_limit', release_at: until, updated_at: t.trx.fn.now() });
+    await holdSendingMessage(t, work.messageId, 'warming_limit', until);
     await deferDispatch(t, work.dispatchId, until);
   });
   // A little spread so a line's held messages do not all hit it in the same millisecond.

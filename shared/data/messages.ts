@@ -123,6 +123,11 @@ export interface MessageFilters {
   created_before?: string;
 }
 
+/** Marks a message still being sent as held until `until`, with the reason shown to the tenant. */
+export async function holdSendingMessage(t: TenantTx, id: string, reason: string, until: Date): Promise<void> {
+  await t.from('messages').where({ id, status: 'sending' }).update({ reason, release_at: until, updated_at: t.trx.fn.now() });
+}
+
 export async function listMessages(t: TenantTx, filters: MessageFilters, limit: number, cursor: string | null): Promise<MessageRow[]> {
   const query: Knex.QueryBuilder = t.from('messages').orderBy('id', 'desc').limit(limit + 1);
   if (cursor) void query.where('id', '<', cursor);

@@ -172,3 +172,18 @@ export async function deletePhoneLine(owner: Knex, id: string): Promise<void> {
   const deleted = await owner('phone_lines').where({ id }).delete();
   if (!deleted) throw new NotFoundError('phone line');
 }
+
+/**
+ * Takes one of a line's sends for a UTC day if fewer than `cap` were taken,
+ * through one conditional upsert shared by every dispatch process (warm-up).
+ * Returns true when the send may go.
+ */
+export async function takeLineDailySend(app: Knex, lineId: string, day: string, cap: number): Promise<boolean> {
+  const taken = await app.raw(
+    `INSERT INTO line_daily_sends (line_id, day, sends) VALUES (?, ?, 1)
+     ON CONFLICT (line_id, day) DO UPDATE SET sends = line_daily_sends.sends + 1 WHERE line_daily_sends.sends < ?
+     RETURNING sends`,
+    [lineId, day, cap],
+  );
+  return taken.rows.length > 0;
+}
