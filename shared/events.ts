@@ -1,6 +1,7 @@
 import type { TenantTx } from './db/tenant';
 import { newId } from './ids';
 import { addToOutbox, outboxJob, OutboxJob } from './outbox';
+import { insertWebhookEvent } from './data/webhooks';
 
 export const EVENT_TYPES = [
   'message.queued',
@@ -26,7 +27,7 @@ export async function emitEvent(t: TenantTx, type: EventType, data: Record<strin
   const at = new Date().toISOString();
   const verb = type.split('.')[1];
   const payload = { event: type, event_id: id, tenant_id: t.tenantId, ...data, [`${verb}_at`]: at };
-  await t.insert('webhook_events', { id, type, sandbox: options.sandbox ?? false, payload: JSON.stringify(payload) });
+  await insertWebhookEvent(t, { id, type, sandbox: options.sandbox ?? false, payload });
   const job = outboxJob('webhooks', 'fan-out-event', id, { tenantId: t.tenantId, eventId: id });
   await addToOutbox(t, [job]);
   return job;

@@ -1,6 +1,7 @@
 import type { TenantTx } from '../db/tenant';
 import type { MessageRow } from '../data/messages';
 import type { TenantRow } from '../data/tenants';
+import { claimUsageSlots } from '../data/usage';
 import { effectiveLimit } from '../plans';
 import { newId } from '../ids';
 import { utcDay, utcMonth } from './calendar';
@@ -63,16 +64,14 @@ export function slotOutcome(result: string): SlotOutcome {
  */
 export async function takeUsageSlots(t: TenantTx, message: Pick<MessageRow, 'id'>, tenant: TenantRow, now: Date): Promise<SlotOutcome> {
   const caps = capsFor(tenant);
-  // The ids as a PostgreSQL array literal: ULIDs need no quoting.
-  const result = await t.trx.raw('SELECT senderz_take_usage_slots(?, ?, ?, ?, ?, ?, ?, ?::text[]) AS outcome', [
-    t.tenantId,
-    message.id,
-    caps.newContactsPerDay,
-    caps.newContactsPerMonth,
-    caps.messagesPerDay,
-    utcDay(now),
-    utcMonth(now),
-    `{${capEventIds().join(',')}}`,
-  ]);
-  return slotOutcome(result.rows[0].outcome as string);
+  const outcome = await claimUsageSlots(t, {
+    messageId: message.id,
+    newContactsPerDay: caps.newContactsPerDay,
+    newContactsPerMonth: caps.newContactsPerMonth,
+    messagesPerDay: caps.messagesPerDay,
+    day: utcDay(now),
+    month: utcMonth(now),
+    eventIds: capEventIds(),
+  });
+  return slotOutcome(outcome);
 }

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
 
 /**
@@ -24,4 +25,19 @@ export async function conversationTakenOver(t: TenantTx, phoneNumber: string, mi
     [t.tenantId, phoneNumber, minutes],
   );
   return recent.rows.length > 0;
+}
+
+/** Notes an inbound message from `phoneNumber` on a line in the tenant's conversation with it. */
+export async function touchInboundConversation(t: TenantTx, lineId: string, phoneNumber: string): Promise<void> {
+  await t.trx.raw(
+    `INSERT INTO conversations (tenant_id, line_id, phone_number, last_outbound_at, last_inbound_at) VALUES (?, ?, ?, now(), now())
+     ON CONFLICT (tenant_id, line_id, phone_number) DO UPDATE SET last_inbound_at = now()`,
+    [t.tenantId, lineId, phoneNumber],
+  );
+}
+
+/** The tenant a number belongs to on a pooled line (the last one to message it), or null. */
+export async function conversationOwner(app: Knex, lineId: string, phoneNumber: string): Promise<string | null> {
+  const result = await app.raw('SELECT senderz_conversation_owner(?, ?) AS tenant_id', [lineId, phoneNumber]);
+  return (result.rows[0]?.tenant_id as string | null | undefined) ?? null;
 }

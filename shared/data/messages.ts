@@ -158,3 +158,100 @@ export async function listMessageEvents(t: TenantTx, messageId: string, sandbox?
     .orderBy('sequence', 'asc')
     .select('sequence', 'status', 'reason', 'occurred_at')) as MessageEventRow[];
 }
+
+/** An inbound message as the device gateway records it, with its first history row (`received`). */
+export async function insertInboundMessage(
+  t: TenantTx,
+  message: { id: string; from: string; to: string; body: string; channel: string; lineId: string; deviceOccurredAt: Date },
+): Promise<void> {
+  await t.insert('messages', {
+    id: message.id,
+    direction: 'inbound',
+    from_number: message.from,
+    to_number: message.to,
+    body: message.body,
+    requested_channel: message.channel,
+    channel: message.channel,
+    message_type: 'alert',
+    status: 'received',
+    line_id: message.lineId,
+    last_sequence: 1,
+    // The platform's receive time orders the conversation; the device's own clock is kept beside it.
+    device_occurred_at: message.deviceOccurredAt,
+  });
+  await t.insert('message_events', { message_id: message.id, sequence: 1, status: 'received' });
+}
+
+/**
+ * One conditional move of a message's status with its history row, outbox
+ * row and known-recipient mark (senderz_transition_message, the one
+ * definition of which status may follow which).
+ */
+export async function transitionMessageRow(
+  t: TenantTx,
+  messageId: string,
+  status: MessageStatus,
+  reason: string | null,
+  occurredAt: Date,
+): Promise<{ changed: boolean; seq: number; announced: boolean }> {
+  const result = await t.trx.raw('SELECT * FROM senderz_transition_message(?, ?, ?, ?, ?, NULL, NULL, NULL)', [t.tenantId, messageId, status, reason, occurredAt]);
+  return result.rows[0] as { changed: boolean; seq: number; announced: boolean };
+}
+
+/** Sets more columns of one of the tenant's messages. */
+export async function updateMessageColumns(t: TenantTx, messageId: string, set: Record<string, unknown>): Promise<void> {
+  await t.from('messages').where({ id: messageId }).update(set);
+}
+
+/** Everything senderz_accept_outbound records for one accepted message. */
+export interface AcceptOutboundInput {
+  tenantId: string;
+  /** The pool whose lines must be usable (empty when not checked). */
+  linePool: string;
+  checkLines: boolean;
+  checkOptOut: boolean;
+  id: string;
+  to: string;
+  body: string;
+  requestedChannel: string;
+  messageType: string;
+  pinnedFrom: string | null;
+  campaignId: string | null;
+  templateId: string | null;
+  sandbox: boolean;
+  dispatchWebhook: boolean;
+  systemReply: boolean;
+  jobName: string;
+  priority: number;
+  blockedReason: string | null;
+}
+
+/**
+ * Records an outbound message as accepted in one statement: the message row,
+ * its first history row and the outbox rows for routing and the webhook.
+ * `db` is a tenant transaction or the app pool itself: the function sets the
+ * tenant for its own statement.
+ */
+export async function acceptOutboundRow<S extends string>(db: Knex | Knex.Transaction, input: AcceptOutboundInput): Promise<{ status: S; announced: boolean }> {
+  const result = await db.raw('SELECT * FROM senderz_accept_outbound(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+    input.tenantId,
+    input.linePool,
+    input.checkLines,
+    input.checkOptOut,
+    input.id,
+    input.to,
+    input.body,
+    input.requestedChannel,
+    input.messageType,
+    input.pinnedFrom,
+    input.campaignId,
+    input.templateId,
+    input.sandbox,
+    input.dispatchWebhook,
+    input.systemReply,
+    input.jobName,
+    input.priority,
+    input.blockedReason,
+  ]);
+  return result.rows[0] as { status: S; announced: boolean };
+}

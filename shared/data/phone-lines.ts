@@ -187,3 +187,18 @@ export async function takeLineDailySend(app: Knex, lineId: string, day: string, 
   );
   return taken.rows.length > 0;
 }
+
+/**
+ * Records a heartbeat: the line is online and its health is the latest seen.
+ * A device clock ahead of ours must not keep a line "online" after it went
+ * quiet, so the time is clamped to now and never moves back.
+ */
+export async function recordHeartbeat(app: Knex, lineId: string, occurredAt: string, health: Record<string, unknown>): Promise<void> {
+  await app('phone_lines')
+    .where({ id: lineId })
+    .update({
+      status: 'online',
+      last_heartbeat_at: app.raw('GREATEST(COALESCE(last_heartbeat_at, LEAST(?::timestamptz, now())), LEAST(?::timestamptz, now()))', [occurredAt, occurredAt]),
+      health: JSON.stringify(health),
+    });
+}

@@ -213,3 +213,31 @@ export async function addApiCallCounts(t: TenantTx, counts: ApiCallCount[]): Pro
     [t.tenantId, JSON.stringify(counts.map((count) => ({ key_id: count.keyId, day: count.day, calls: count.calls })))],
   );
 }
+
+/** The caps and calendar keys one usage-slot claim is taken under. */
+export interface UsageSlotClaim {
+  messageId: string;
+  newContactsPerDay: number | null;
+  newContactsPerMonth: number | null;
+  messagesPerDay: number | null;
+  day: string;
+  month: string;
+  /** Ids for the billing events the claim may record (ULIDs). */
+  eventIds: string[];
+}
+
+/** Takes a message's usage slots in one statement (senderz_take_usage_slots); returns `ok` or `<period>:<counter>`. */
+export async function claimUsageSlots(t: TenantTx, claim: UsageSlotClaim): Promise<string> {
+  // The ids as a PostgreSQL array literal: ULIDs need no quoting.
+  const result = await t.trx.raw('SELECT senderz_take_usage_slots(?, ?, ?, ?, ?, ?, ?, ?::text[]) AS outcome', [
+    t.tenantId,
+    claim.messageId,
+    claim.newContactsPerDay,
+    claim.newContactsPerMonth,
+    claim.messagesPerDay,
+    claim.day,
+    claim.month,
+    `{${claim.eventIds.join(',')}}`,
+  ]);
+  return result.rows[0].outcome as string;
+}

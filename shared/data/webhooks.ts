@@ -408,3 +408,14 @@ export async function failPendingDeliveries(t: TenantTx, webhookId: string, erro
     .where({ webhook_id: webhookId, status: 'pending' })
     .update({ status: 'failed', last_error: error, next_attempt_at: null, updated_at: t.trx.fn.now() });
 }
+
+/** Whether the tenant has an enabled endpoint subscribed to `type` (only then does an event pay for a webhook job). */
+export async function hasEnabledSubscriber(t: TenantTx, type: string): Promise<boolean> {
+  const row = await t.from('webhooks').where('enabled', true).whereRaw('? = ANY(events)', [type]).first('id');
+  return Boolean(row);
+}
+
+/** Records a non-message event in the tenant's event log. */
+export async function insertWebhookEvent(t: TenantTx, event: { id: string; type: string; sandbox: boolean; payload: Record<string, unknown> }): Promise<void> {
+  await t.insert('webhook_events', { id: event.id, type: event.type, sandbox: event.sandbox, payload: JSON.stringify(event.payload) });
+}

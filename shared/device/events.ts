@@ -1,27 +1,14 @@
 import type { Knex } from 'knex';
 import { withTenant, securityEvent, TenantTx } from '../db/tenant';
-import type { PhoneLineRow } from '../data/phone-lines';
+import { recordHeartbeat, PhoneLineRow } from '../data/phone-lines';
+import { applyStatusReportRows, markDeviceEventSeen } from '../data/device-events';
+import { insertInboundMessage } from '../data/messages';
+import { conversationOwner, touchInboundConversation } from '../data/conversations';
 import type { DeviceEvent } from '../schemas/device';
 import { messageEventJob, MessageStatus, hasSubscriber } from '../messages/status';
 import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
 import { newId } from '../ids';
 import type { Logger } from '../logger';
-
-/** Marks a device event as applied; false when this line already reported it. */
-async function firstSighting(trx: Knex.Transaction, lineId: string, eventId: string): Promise<boolean> {
-  const inserted = await trx.raw('INSERT INTO device_events_seen (line_id, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING event_id', [lineId, eventId]);
-  return inserted.rows.length > 0;
-}
-
-interface ReportRow {
-  event_id: string;
-  outcome: 'applied' | 'unchanged' | 'repeat' | 'settled_dispatch' | 'unknown_dispatch' | 'foreign_dispatch';
-  tenant_id: string | null;
-  message_id: string | null;
-  seq: number;
-  announced: boolean;
-  dispatch_line_id: string | null;
-}
 
 /**
  * Applies a run of status reports (sent, delivered, read, failed) from one
@@ -32,9 +19,8 @@ interface ReportRow {
 async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceEvent[], log: Logger): Promise<OutboxJob[]> {
   if (events.length === 0) return [];
   const reports = events.map((event) => ({ id: event.id, type: event.type, dispatch_id: event.dispatch_id ?? '', reason: event.reason ?? null, occurred_at: event.occurred_at }));
-  const result = await app.raw('SELECT * FROM senderz_apply_status_reports(?, ?::jsonb)', [line.id, JSON.stringify(reports)]);
   const jobs: OutboxJob[] = [];
-  for (const row of result.rows as ReportRow[]) {
+  for (const row of await applyStatusReportRows(app, line.id, reports)) {
     if (row.outcome === 'unknown_dispatch') log.warn({ lineId: line.id, eventId: row.event_id }, 'device reported an unknown dispatch; ignored');
     if (row.outcome === 'foreign_dispatch') {
       securityEvent('device_reported_foreign_dispatch', { lineId: line.id, dispatchLineId: row.dispatch_line_id, tenantId: row.tenant_id, eventId: row.event_id });
@@ -51,27 +37,8 @@ async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceE
 /** Records an inbound message for the tenant that owns the conversation, and its processing job. */
 export async function recordInbound(t: TenantTx, line: PhoneLineRow, event: { from: string; body: string; channel: string; occurredAt: Date }): Promise<OutboxJob[]> {
   const id = newId();
-  await t.insert('messages', {
-    id,
-    direction: 'inbound',
-    from_number: event.from,
-    to_number: line.phone_number,
-    body: event.body,
-    requested_channel: event.channel,
-    channel: event.channel,
-    message_type: 'alert',
-    status: 'received',
-    line_id: line.id,
-    last_sequence: 1,
-    // The platform's receive time orders the conversation; the device's own clock is kept beside it.
-    device_occurred_at: event.occurredAt,
-  });
-  await t.insert('message_events', { message_id: id, sequence: 1, status: 'received' });
-  await t.trx.raw(
-    `INSERT INTO conversations (tenant_id, line_id, phone_number, last_outbound_at, last_inbound_at) VALUES (?, ?, ?, now(), now())
-     ON CONFLICT (tenant_id, line_id, phone_number) DO UPDATE SET last_inbound_at = now()`,
-    [t.tenantId, line.id, event.from],
-  );
+  await insertInboundMessage(t, { id, from: event.from, to: line.phone_number, body: event.body, channel: event.channel, lineId: line.id, deviceOccurredAt: event.occurredAt });
+  await touchInboundConversation(t, line.id, event.from);
   // Keywords (STOP/START/HELP) run first, in the inbound job; the webhook fires either way.
   const jobs = [outboxJob('sending', 'process-inbound', id, { tenantId: t.tenantId, messageId: id }, { priority: 1 })];
   const announce = messageEventJob(t.tenantId, id, 1, 'received');
@@ -82,14 +49,14 @@ export async function recordInbound(t: TenantTx, line: PhoneLineRow, event: { fr
 
 async function applyReceived(app: Knex, line: PhoneLineRow, event: DeviceEvent, log: Logger): Promise<OutboxJob[]> {
   let tenantId = line.mode === 'dedicated' ? line.tenant_id : null;
-  if (!tenantId) tenantId = (await app.raw('SELECT senderz_conversation_owner(?, ?) AS tenant_id', [line.id, event.from ?? ''])).rows[0]?.tenant_id ?? null;
+  if (!tenantId) tenantId = await conversationOwner(app, line.id, event.from ?? '');
   if (!tenantId) {
     log.warn({ lineId: line.id, eventId: event.id }, 'inbound message from a number no tenant has messaged on this pooled line; ignored');
     return [];
   }
   if (event.to !== line.phone_number) log.warn({ lineId: line.id, eventId: event.id }, 'inbound "to" is not this line\'s number; recorded on the line');
   return withTenant(app, tenantId, async (t) => {
-    if (!(await firstSighting(t.trx, line.id, event.id))) return [];
+    if (!(await markDeviceEventSeen(t.trx, line.id, event.id))) return [];
     // PostgreSQL text cannot hold NUL; a device may still send one.
     const body = event.body!.split(String.fromCharCode(0)).join('');
     return recordInbound(t, line, { from: event.from!, body, channel: event.channel!, occurredAt: new Date(event.occurred_at) });
@@ -100,14 +67,7 @@ async function applyHeartbeat(app: Knex, line: PhoneLineRow, event: DeviceEvent)
   const health: Record<string, unknown> = {};
   if (typeof event.battery === 'number') health.battery = event.battery;
   if (typeof event.signal === 'number') health.signal = event.signal;
-  await app('phone_lines')
-    .where({ id: line.id })
-    .update({
-      status: 'online',
-      // A device clock ahead of ours must not keep a line "online" after it went quiet: clamp to now.
-      last_heartbeat_at: app.raw('GREATEST(COALESCE(last_heartbeat_at, LEAST(?::timestamptz, now())), LEAST(?::timestamptz, now()))', [event.occurred_at, event.occurred_at]),
-      health: JSON.stringify(health),
-    });
+  await recordHeartbeat(app, line.id, event.occurred_at, health);
 }
 
 const STATUS_REPORTS: ReadonlySet<string> = new Set(['sent', 'delivered', 'read', 'failed']);

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
 import { newId, newSandboxMessageId } from '../ids';
 import { outboxJob, OutboxJob } from '../outbox';
-import type { MessageType, RequestedChannel } from '../data/messages';
+import { acceptOutboundRow, MessageType, RequestedChannel } from '../data/messages';
 import { messageEventJob } from './status';
 import { messagePriority } from './priority';
 
@@ -58,27 +58,26 @@ function acceptedJobs(tenantId: string, id: string, status: 'queued' | 'blocked'
 export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: string, input: NewOutboundMessage): Promise<AcceptedMessage> {
   const id = input.sandbox ? newSandboxMessageId() : newId();
   const priority = messagePriority(input.messageType, Boolean(input.campaignId));
-  const result = await db.raw('SELECT * FROM senderz_accept_outbound(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+  const { status, announced } = await acceptOutboundRow<AcceptOutcome>(db, {
     tenantId,
-    input.checkLines?.pool ?? '',
-    Boolean(input.checkLines),
-    !input.systemReply,
+    linePool: input.checkLines?.pool ?? '',
+    checkLines: Boolean(input.checkLines),
+    checkOptOut: !input.systemReply,
     id,
-    input.to,
-    input.body,
-    input.requestedChannel,
-    input.messageType,
-    input.pinnedFrom ?? null,
-    input.campaignId ?? null,
-    input.templateId ?? null,
-    input.sandbox,
-    input.dispatchWebhook,
-    input.systemReply ?? false,
-    input.sandbox ? 'sandbox-advance' : 'route-message',
+    to: input.to,
+    body: input.body,
+    requestedChannel: input.requestedChannel,
+    messageType: input.messageType,
+    pinnedFrom: input.pinnedFrom ?? null,
+    campaignId: input.campaignId ?? null,
+    templateId: input.templateId ?? null,
+    sandbox: input.sandbox,
+    dispatchWebhook: input.dispatchWebhook,
+    systemReply: input.systemReply ?? false,
+    jobName: input.sandbox ? 'sandbox-advance' : 'route-message',
     priority,
-    input.blockedReason ?? null,
-  ]);
-  const { status, announced } = result.rows[0] as { status: AcceptOutcome; announced: boolean };
+    blockedReason: input.blockedReason ?? null,
+  });
   const jobs = status === 'queued' || status === 'blocked' ? acceptedJobs(tenantId, id, status, announced, input) : [];
   return { id, status, jobs, message: { id, status } };
 }

@@ -1,5 +1,7 @@
 import type { TenantTx } from '../db/tenant';
 import { outboxJob, OutboxJob } from '../outbox';
+import { transitionMessageRow, updateMessageColumns } from '../data/messages';
+import { hasEnabledSubscriber } from '../data/webhooks';
 
 export type MessageStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'read' | 'failed' | 'blocked' | 'received';
 
@@ -21,8 +23,7 @@ export function messageEventJob(tenantId: string, messageId: string, sequence: n
 
 /** Only tenants with an enabled endpoint subscribed to the event pay for a webhook job. */
 export async function hasSubscriber(t: TenantTx, event: string): Promise<boolean> {
-  const row = await t.from('webhooks').where('enabled', true).whereRaw('? = ANY(events)', [event]).first('id');
-  return Boolean(row);
+  return hasEnabledSubscriber(t, event);
 }
 
 /**
@@ -38,16 +39,9 @@ export async function transitionMessage(
   status: MessageStatus,
   options: { reason?: string | null; occurredAt?: Date; set?: Record<string, unknown> } = {},
 ): Promise<Transition> {
-  const result = await t.trx.raw('SELECT * FROM senderz_transition_message(?, ?, ?, ?, ?, NULL, NULL, NULL)', [
-    t.tenantId,
-    messageId,
-    status,
-    options.reason ?? null,
-    options.occurredAt ?? new Date(),
-  ]);
-  const row = result.rows[0] as { changed: boolean; seq: number; announced: boolean };
+  const row = await transitionMessageRow(t, messageId, status, options.reason ?? null, options.occurredAt ?? new Date());
   if (!row.changed) return { changed: false, sequence: 0, jobs: [] };
-  if (options.set) await t.from('messages').where({ id: messageId }).update(options.set);
+  if (options.set) await updateMessageColumns(t, messageId, options.set);
   const announce = row.announced ? messageEventJob(t.tenantId, messageId, row.seq, status) : null;
   return { changed: true, sequence: row.seq, jobs: announce ? [announce] : [] };
 }

@@ -47,4 +47,12 @@ describe('data access goes through shared/data', () => {
     const found = directAccess('api');
     expect(found, found.join('\n')).to.deep.equal([]);
   });
+
+  it('when shared code outside the data layer (routing, compliance, messages, device, webhooks, ai) reads or writes a table, then it does so through shared/data, never with knex directly', () => {
+    // The data layer itself, the connection and tenant-transaction plumbing, and the outbox are where SQL lives.
+    const home = [/^shared\/data\//, /^shared\/db\//, /^shared\/outbox\.ts:/];
+    expect(sources('shared').length).to.be.greaterThan(20);
+    const found = directAccess('shared').filter((line) => !home.some((pattern) => pattern.test(line)));
+    expect(found, found.join('\n')).to.deep.equal([]);
+  });
 });
