@@ -7,6 +7,8 @@ import { withTenant } from '../../shared/db/tenant';
 import { recordOptOut } from '../../shared/data/opt-outs';
 import { createSendingHandlers } from '../../workers/sending';
 import { createDispatchHandlers } from '../../workers/dispatch';
+import { startPool } from '../../workers/pools';
+import { closeWorkers } from '../../workers/runtime';
 
 let poolCounter = 0;
 
@@ -293,5 +295,37 @@ describe('messaging jobs, called directly', function () {
       expect((await runThroughPool('sending', sending, 'route-message', { messageId: 'X' })).terminal).to.equal(true);
       expect((await runThroughPool('sending', sending, 'route-message', { tenantId: 'A', messageId: 'B', body: 'leak' })).terminal).to.equal(true);
     });
+  });
+});
+
+describe('priority on a busy line', function () {
+  this.timeout(60000);
+  let platform: RunningPlatform;
+  before(async () => {
+    // No pools yet: the marketing backlog is queued before anything routes it.
+    platform = await startPlatform({ pools: [] });
+  });
+  after(async () => {
+    await platform.stop();
+  });
+
+  it('when an OTP is sent behind a queued marketing backlog on the same line, then it reaches the bridge before the backlog', async () => {
+    // A plan whose daily new-contact cap is above the 26 recipients.
+    const tenant = await createTenant({ pool: 'priority-busy', plan: 'scale' });
+    const line = await platform.addLine({ pool: 'priority-busy' });
+    const marketing: string[] = [];
+    for (let i = 0; i < 25; i += 1) marketing.push(await send(tenant, { to: `+1555123${String(7000 + i)}`, body: `offer ${i}`, message_type: 'marketing' }));
+    const otp = await send(tenant, { to: '+15551239999', body: 'code 123456', message_type: 'otp' });
+    // One job at a time in each pool, so the order the bridge sees is the order the queues hand work out.
+    const workers = [startPool('sending', platform.deps, harness().workerRedis, 1), startPool('dispatch', platform.deps, harness().workerRedis, 1)];
+    try {
+      await eventually(async () => (platform.simulator.sends().filter((s) => s.line_id === line.id).length >= 26 ? true : null), 45000, 'every message sent');
+    } finally {
+      await closeWorkers(workers, 5000);
+    }
+    const order = platform.simulator.sends().filter((s) => s.line_id === line.id).map((s) => s.message_id);
+    expect(new Set(order).size).to.equal(26);
+    expect(order.indexOf(otp), `OTP at ${order.indexOf(otp)} of ${order.length}`).to.be.lessThan(2);
+    expect(order.filter((id) => marketing.includes(id))).to.have.length(25);
   });
 });

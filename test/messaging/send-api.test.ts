@@ -152,6 +152,10 @@ describe('POST /v1/messages', () => {
     const second = await api().post('/v1/messages').set(a.auth).set('Idempotency-Key', 'once').send({ to: '+15551234568', body: 'hi' });
     expect(second.status).to.equal(202);
     expect(second.body.data.message_id).to.equal(first.body.data.message_id);
+    // The replay is the first answer, whole: every field, dates as the same ISO strings.
+    expect(second.body).to.deep.equal(first.body);
+    expect(second.headers['content-type']).to.equal(first.headers['content-type']);
+    expect(second.headers['idempotent-replayed']).to.equal('true');
     expect(await rowCount(a.id)).to.equal(1);
   });
 });
