@@ -1535,6 +1535,8 @@ export interface components {
             reason: string | null;
             campaign_id: string | null;
             sandbox: boolean;
+            /** @description True when an `auto` message was accepted as iMessage, the device then reported it undeliverable over iMessage, and it went again over SMS (`channel` is then `sms`). */
+            was_downgraded: boolean;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */

@@ -15,19 +15,32 @@ async function firstSighting(trx: Knex.Transaction, lineId: string, eventId: str
 
 interface ReportRow {
   event_id: string;
-  outcome: 'applied' | 'unchanged' | 'repeat' | 'settled_dispatch' | 'unknown_dispatch' | 'foreign_dispatch';
+  outcome: 'applied' | 'unchanged' | 'repeat' | 'settled_dispatch' | 'unknown_dispatch' | 'foreign_dispatch' | 'downgraded';
   tenant_id: string | null;
   message_id: string | null;
   seq: number;
   announced: boolean;
   dispatch_line_id: string | null;
+  /** The SMS dispatch's priority, on a `downgraded` row. */
+  priority: number | null;
+}
+
+/**
+ * The SMS dispatch that carries an auto message again after its accepted
+ * iMessage failed (`not_imessage` / `undeliverable`). Derived from the failed
+ * dispatch's id, so a repeated report or a replay names the same dispatch and
+ * the bridge, which de-duplicates by dispatch id, never sends the SMS twice.
+ */
+export function smsFallbackDispatchId(dispatchId: string): string {
+  return `${dispatchId}_sms`;
 }
 
 /**
  * Applies a run of status reports (sent, delivered, read, failed) from one
  * line in one statement (senderz_apply_status_reports): each is
  * de-duplicated by event id, must name a dispatch of this line, and moves its
- * message forward only. Returns the webhook jobs to enqueue.
+ * message forward only; an accepted iMessage of an `auto` message that fails
+ * as undeliverable goes again over SMS instead. Returns the jobs to enqueue.
  */
 async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceEvent[], log: Logger): Promise<OutboxJob[]> {
   if (events.length === 0) return [];
@@ -38,6 +51,15 @@ async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceE
     if (row.outcome === 'unknown_dispatch') log.warn({ lineId: line.id, eventId: row.event_id }, 'device reported an unknown dispatch; ignored');
     if (row.outcome === 'foreign_dispatch') {
       securityEvent('device_reported_foreign_dispatch', { lineId: line.id, dispatchLineId: row.dispatch_line_id, tenantId: row.tenant_id, eventId: row.event_id });
+    }
+    if (row.outcome === 'downgraded' && row.tenant_id && row.message_id) {
+      const event = events.find((candidate) => candidate.id === row.event_id);
+      if (event?.dispatch_id) {
+        const dispatchId = smsFallbackDispatchId(event.dispatch_id);
+        log.info({ lineId: line.id, tenantId: row.tenant_id, messageId: row.message_id, dispatchId }, 'iMessage undeliverable after acceptance; falling back to SMS');
+        jobs.push(outboxJob('dispatch', 'dispatch-message', dispatchId, { tenantId: row.tenant_id, messageId: row.message_id, dispatchId }, { priority: row.priority ?? 2 }));
+      }
+      continue;
     }
     if (row.announced && row.tenant_id && row.message_id) {
       const event = events.find((candidate) => candidate.id === row.event_id);

@@ -63,6 +63,10 @@ export const messageResponse = resource({
   reason: nullableText,
   campaign_id: nullableId,
   sandbox: { type: 'boolean' },
+  was_downgraded: {
+    type: 'boolean',
+    description: 'True when an `auto` message was accepted as iMessage, the device then reported it undeliverable over iMessage, and it went again over SMS (`channel` is then `sms`).',
+  },
   created_at: dateTime,
   updated_at: dateTime,
   sent_at: nullableDateTime,
