@@ -1205,7 +1205,7 @@ export interface components {
         };
         WebhookEvent: {
             /** @enum {string} */
-            event: "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "webhook.test";
+            event: "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "webhook.test";
             /** @description Also the `webhook-id` header: de-duplicate on it, retries resend the same event. */
             event_id: string;
             /** @description A ULID. */
@@ -1325,12 +1325,12 @@ export interface components {
         };
         CreateWebhookRequest: {
             url: string;
-            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "message.inbound")[];
+            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "message.inbound")[];
             secret?: string;
         };
         UpdateWebhookRequest: {
             url?: string;
-            events?: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "message.inbound")[];
+            events?: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "message.inbound")[];
             enabled?: boolean;
         };
         RotateWebhookSecretRequest: {
@@ -1761,7 +1761,7 @@ export interface components {
             /** @description A ULID. */
             id: string;
             url: string;
-            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed")[];
+            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached")[];
             enabled: boolean;
             disabled_reason: string | null;
             /** Format: date-time */
@@ -1782,7 +1782,7 @@ export interface components {
             /** @description A ULID. */
             id: string;
             url: string;
-            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed")[];
+            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached")[];
             enabled: boolean;
             disabled_reason: string | null;
             /** Format: date-time */

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { withTenant, securityEvent, TenantTx } from '../db/tenant';
-import type { PhoneLineRow } from '../data/phone-lines';
+import { recordHeartbeat, PhoneLineRow } from '../data/phone-lines';
 import type { DeviceEvent } from '../schemas/device';
 import { messageEventJob, MessageStatus, hasSubscriber } from '../messages/status';
 import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
@@ -118,18 +118,11 @@ async function applyReceived(app: Knex, line: PhoneLineRow, event: DeviceEvent, 
   });
 }
 
-async function applyHeartbeat(app: Knex, line: PhoneLineRow, event: DeviceEvent): Promise<void> {
+function applyHeartbeat(app: Knex, line: PhoneLineRow, event: DeviceEvent): Promise<OutboxJob[]> {
   const health: Record<string, unknown> = {};
   if (typeof event.battery === 'number') health.battery = event.battery;
   if (typeof event.signal === 'number') health.signal = event.signal;
-  await app('phone_lines')
-    .where({ id: line.id })
-    .update({
-      status: 'online',
-      // A device clock ahead of ours must not keep a line "online" after it went quiet: clamp to now.
-      last_heartbeat_at: app.raw('GREATEST(COALESCE(last_heartbeat_at, LEAST(?::timestamptz, now())), LEAST(?::timestamptz, now()))', [event.occurred_at, event.occurred_at]),
-      health: JSON.stringify(health),
-    });
+  return recordHeartbeat(app, line.id, event.occurred_at, health);
 }
 
 const STATUS_REPORTS: ReadonlySet<string> = new Set(['sent', 'delivered', 'read', 'failed']);
@@ -148,7 +141,7 @@ export async function applyDeviceEvents(app: Knex, line: PhoneLineRow, events: D
     }
     jobs.push(...(await applyStatusReports(app, line, reports, log)));
     reports = [];
-    if (event.type === 'heartbeat') await applyHeartbeat(app, line, event);
+    if (event.type === 'heartbeat') jobs.push(...(await applyHeartbeat(app, line, event)));
     else if (event.type === 'received') jobs.push(...(await applyReceived(app, line, event, log)));
   }
   jobs.push(...(await applyStatusReports(app, line, reports, log)));
