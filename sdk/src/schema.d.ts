@@ -1224,6 +1224,31 @@ export interface components {
             body?: string;
             /** @description A ULID. */
             campaign_id?: string;
+            /** @description Outbound message events: the message went again over SMS after its accepted iMessage was reported undeliverable. */
+            was_downgraded?: boolean;
+            /** @description `line.offline` / `line.online`: the line (one of yours, or of your pool). */
+            line_id?: string;
+            /**
+             * Format: e164
+             * @description `line.*`: the line's number.
+             */
+            phone_number?: string;
+            /**
+             * @description `line.*`: whether the line is shared by your pool or yours alone.
+             * @enum {string}
+             */
+            mode?: "pooled" | "dedicated";
+            /**
+             * @description `usage.cap_approaching` (at 80 %) / `usage.cap_reached`: which cap; each is sent once per cap and period.
+             * @enum {string}
+             */
+            cap?: "new_contacts_per_day" | "new_contacts_per_month" | "messages_per_day";
+            /** @description `usage.*`: the count so far in the period. */
+            used?: number;
+            /** @description `usage.*`: the cap. */
+            limit?: number;
+            /** @description `usage.*`: the UTC day (daily caps) or the first day of the UTC month (monthly cap), `YYYY-MM-DD`. */
+            period_start?: string;
         } & {
             [key: string]: unknown;
         };

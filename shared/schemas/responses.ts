@@ -464,6 +464,18 @@ export const webhookEventPayload = {
     reason: text,
     body: { type: 'string', description: 'Inbound messages only.' },
     campaign_id: id,
+    was_downgraded: { type: 'boolean', description: 'Outbound message events: the message went again over SMS after its accepted iMessage was reported undeliverable.' },
+    line_id: { ...id, description: '`line.offline` / `line.online`: the line (one of yours, or of your pool).' },
+    phone_number: { ...phone, description: '`line.*`: the line\'s number.' },
+    mode: { type: 'string', enum: ['pooled', 'dedicated'], description: '`line.*`: whether the line is shared by your pool or yours alone.' },
+    cap: {
+      type: 'string',
+      enum: ['new_contacts_per_day', 'new_contacts_per_month', 'messages_per_day'],
+      description: '`usage.cap_approaching` (at 80 %) / `usage.cap_reached`: which cap; each is sent once per cap and period.',
+    },
+    used: { type: 'integer', minimum: 0, description: '`usage.*`: the count so far in the period.' },
+    limit: { type: 'integer', minimum: 1, description: '`usage.*`: the cap.' },
+    period_start: { type: 'string', description: '`usage.*`: the UTC day (daily caps) or the first day of the UTC month (monthly cap), `YYYY-MM-DD`.' },
   },
   additionalProperties: { description: '`<status>_at` (e.g. `delivered_at`) and event-specific fields.' },
 } as const;
