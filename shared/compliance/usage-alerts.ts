@@ -21,8 +21,9 @@ export interface UsageAlert {
 /**
  * The alerts a tenant's counters call for right now: `usage.cap_approaching`
  * at 80 % of a cap and `usage.cap_reached` at the cap (both, when a counter
- * jumped past 80 % between two sweeps). Unlimited caps and caps of 0 (nothing
- * allowed at all) never alert. The caller records each once per period.
+ * jumped past 80 % between two sweeps), of the kinds the tenant subscribes
+ * to. Unlimited caps and caps of 0 (nothing allowed at all) never alert. The
+ * caller records each once per period.
  */
 export function usageAlerts(tenant: AlertSubscriberUsage, at: Date): UsageAlert[] {
   const caps = capsFor(tenant);
@@ -38,5 +39,5 @@ export function usageAlerts(tenant: AlertSubscriberUsage, at: Date): UsageAlert[
     if (used >= limit * APPROACHING_SHARE) alerts.push(make('usage.cap_approaching'));
     if (used >= limit) alerts.push(make('usage.cap_reached'));
   }
-  return alerts;
+  return alerts.filter((alert) => tenant.subscribed.includes(alert.type));
 }

@@ -222,6 +222,8 @@ export interface AlertSubscriberUsage {
   new_contacts_today: number;
   messages_today: number;
   new_contacts_this_month: number;
+  /** The usage alerts its enabled endpoints subscribe to. */
+  subscribed: string[];
 }
 
 /**
@@ -233,7 +235,9 @@ export async function usageOfAlertSubscribers(owner: Knex, at: Date): Promise<Al
   const result = await owner.raw(
     `SELECT t.id, t.plan, t.limits,
             COALESCE(d.new_contacts, 0)::int AS new_contacts_today, COALESCE(d.messages, 0)::int AS messages_today,
-            COALESCE(m.new_contacts, 0)::int AS new_contacts_this_month
+            COALESCE(m.new_contacts, 0)::int AS new_contacts_this_month,
+            ARRAY(SELECT DISTINCT e FROM webhooks w, unnest(w.events) e
+                   WHERE w.tenant_id = t.id AND w.enabled AND e IN ('usage.cap_approaching', 'usage.cap_reached')) AS subscribed
        FROM tenants t
        LEFT JOIN usage_daily d ON d.tenant_id = t.id AND d.day = ?::date
        LEFT JOIN usage_monthly m ON m.tenant_id = t.id AND m.period_start = ?::date

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { harness } from '../helpers/harness';
 import { workerDeps } from '../helpers/platform';
-import { fakeJob, outcomeText } from '../helpers/jobs';
+import { fakeJob, outcomeText, runThroughPool } from '../helpers/jobs';
 import { subscribe } from '../helpers/subscriptions';
 import { createMaintenanceHandlers, checkUsageAlerts } from '../../workers/maintenance';
 import { createStoredEventFanOut } from '../../workers/webhooks/fan-out';
@@ -69,14 +69,24 @@ describe('usage alerts (usage.cap_approaching, usage.cap_reached)', () => {
     await checkUsageAlerts(workerDeps(), DAY1);
     expect(outcomeText(await handlers['check-usage-alerts']({} as never, fakeJob('check-usage-alerts', {})))).to.match(/^done: \d+ usage alerts recorded$/);
     const forA = await usageEvents(a.tenant.id);
-    expect(forA.map((payload) => `${payload.event}:${payload.cap}:${payload.used}/${payload.limit}`)).to.deep.equal([
-      'usage.cap_approaching:new_contacts_per_month:2/2',
-      'usage.cap_reached:new_contacts_per_month:2/2',
-    ]);
+    // A listens for cap_reached only: cap_approaching is not recorded for it.
+    expect(forA.map((payload) => `${payload.event}:${payload.cap}:${payload.used}/${payload.limit}`)).to.deep.equal(['usage.cap_reached:new_contacts_per_month:2/2']);
     expect(forA.every((payload) => payload.tenant_id === a.tenant.id && payload.period_start === '2026-04-01')).to.equal(true);
     expect(await usageEvents(b.tenant.id)).to.have.length(0);
     expect(await usageEvents(quiet.tenant.id)).to.have.length(0);
     const bOutbox = await harness().db.owner('outbox').where({ tenant_id: b.tenant.id, queue: 'webhooks' });
     expect(bOutbox).to.have.length(0);
+  });
+
+  it("when a usage-alert or probe job carries a tenant id (tenant B's or any), then it fails terminally before any work", async () => {
+    const { tenant } = await tenantWithOfflineLine({ limits: { new_contacts_per_day: 1 } });
+    await subscribe(tenant.id, ['usage.cap_reached']);
+    await routeAt(tenant.id, await send(tenant, fictionalNumber()), new Date());
+    const handlers = createMaintenanceHandlers(workerDeps());
+    for (const job of ['check-usage-alerts', 'probe-lines'] as const) {
+      const outcome = await runThroughPool('maintenance', handlers, job, { tenantId: tenant.id });
+      expect(outcome.terminal, `${job}: ${String(outcome.error)}`).to.equal(true);
+    }
+    expect(await usageEvents(tenant.id)).to.have.length(0);
   });
 });
