@@ -42,6 +42,10 @@ export interface JobRegistry {
   maintenance: {
     'relay-outbox': Record<string, never>;
     'sweep-lines': Record<string, never>;
+    /** Asks each line's bridge GET /v1/health; an unhealthy or silent bridge's line goes offline. */
+    'probe-lines': Record<string, never>;
+    /** Records usage.cap_approaching / usage.cap_reached once per tenant, cap and period. */
+    'check-usage-alerts': Record<string, never>;
     'purge-bodies': Record<string, never>;
     'expire-idempotency-keys': Record<string, never>;
     /** Daily: enqueues billing/roll-up-usage for every tenant (current and previous month). */
@@ -102,6 +106,8 @@ const schemas: { [Q in QueueName]: { [J in JobName<Q>]: object } } = {
   maintenance: {
     'relay-outbox': noPayload,
     'sweep-lines': noPayload,
+    'probe-lines': noPayload,
+    'check-usage-alerts': noPayload,
     'purge-bodies': noPayload,
     'expire-idempotency-keys': noPayload,
     'roll-up-usage': noPayload,

@@ -17,6 +17,11 @@ export interface NumberOutcome {
   fail?: string;
   /** With `fail`: report `sent` first, then `failed`. */
   failAfterSent?: boolean;
+  /**
+   * With `fail`: only sends on this channel fail; the others play out normally. `"imessage"` is the
+   * usual real case of an iMessage taken by the phone and then "Not Delivered", while SMS gets through.
+   */
+  failOn?: 'imessage' | 'rcs' | 'sms';
   /** Answer `POST /v1/send` with this HTTP status instead of accepting. */
   status?: number;
   /** Accept (202) and then never report anything. */
@@ -105,7 +110,7 @@ function rejectUnknownKeys(value: Record<string, unknown>, allowed: readonly str
 function parseOutcome(value: unknown, number: string): NumberOutcome {
   const name = `outcomes["${number}"]`;
   if (!isPlainObject(value)) throw new ConfigError(`${name} must be an object or null`);
-  rejectUnknownKeys(value, ['fail', 'failAfterSent', 'status', 'silent'], name);
+  rejectUnknownKeys(value, ['fail', 'failAfterSent', 'failOn', 'status', 'silent'], name);
   const outcome: NumberOutcome = {};
   if (value.fail !== undefined) {
     if (typeof value.fail !== 'string' || value.fail.length === 0) throw new ConfigError(`${name}.fail must be a reason string`);
@@ -114,6 +119,10 @@ function parseOutcome(value: unknown, number: string): NumberOutcome {
   if (value.failAfterSent !== undefined) {
     if (typeof value.failAfterSent !== 'boolean') throw new ConfigError(`${name}.failAfterSent must be a boolean`);
     outcome.failAfterSent = value.failAfterSent;
+  }
+  if (value.failOn !== undefined) {
+    if (value.failOn !== 'imessage' && value.failOn !== 'rcs' && value.failOn !== 'sms') throw new ConfigError(`${name}.failOn must be imessage, rcs or sms`);
+    outcome.failOn = value.failOn;
   }
   if (value.status !== undefined) {
     if (!Number.isInteger(value.status) || (value.status as number) < 400 || (value.status as number) > 599) {

@@ -285,7 +285,7 @@ function scheduleReports(state: SimulatorState, send: AcceptedSend): void {
   if (outcome?.silent) return;
   const latency = { ...state.config.latencyMs };
   const steps: Array<{ type: string; delayMs: number; reason?: string }> = [];
-  if (outcome?.fail !== undefined) {
+  if (outcome?.fail !== undefined && (outcome.failOn === undefined || outcome.failOn === send.channel)) {
     if (outcome.failAfterSent) steps.push({ type: 'sent', delayMs: latency.sent });
     steps.push({ type: 'failed', delayMs: outcome.failAfterSent ? latency.delivered : latency.sent, reason: outcome.fail });
   } else {

@@ -11,6 +11,8 @@ export interface ScheduledTick {
 export const SCHEDULE: ScheduledTick[] = [
   { job: 'relay-outbox', cron: '*/5 * * * * *', slotSeconds: 5 },
   { job: 'sweep-lines', cron: '*/15 * * * * *', slotSeconds: 15 },
+  { job: 'probe-lines', cron: '*/30 * * * * *', slotSeconds: 30 },
+  { job: 'check-usage-alerts', cron: '20 * * * * *', slotSeconds: 60 },
   { job: 'expire-idempotency-keys', cron: '0 7 * * * *', slotSeconds: 3600 },
   { job: 'purge-bodies', cron: '0 30 3 * * *', slotSeconds: 86400 },
   // Just after UTC midnight: usage records for the month to date, and the final ones of last month.

@@ -1205,7 +1205,7 @@ export interface components {
         };
         WebhookEvent: {
             /** @enum {string} */
-            event: "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "webhook.test";
+            event: "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "webhook.test";
             /** @description Also the `webhook-id` header: de-duplicate on it, retries resend the same event. */
             event_id: string;
             /** @description A ULID. */
@@ -1224,6 +1224,31 @@ export interface components {
             body?: string;
             /** @description A ULID. */
             campaign_id?: string;
+            /** @description Outbound message events: the message went again over SMS after its accepted iMessage was reported undeliverable. */
+            was_downgraded?: boolean;
+            /** @description `line.offline` / `line.online`: the line (one of yours, or of your pool). */
+            line_id?: string;
+            /**
+             * Format: e164
+             * @description `line.*`: the line's number.
+             */
+            phone_number?: string;
+            /**
+             * @description `line.*`: whether the line is shared by your pool or yours alone.
+             * @enum {string}
+             */
+            mode?: "pooled" | "dedicated";
+            /**
+             * @description `usage.cap_approaching` (at 80 %) / `usage.cap_reached`: which cap; each is sent once per cap and period.
+             * @enum {string}
+             */
+            cap?: "new_contacts_per_day" | "new_contacts_per_month" | "messages_per_day";
+            /** @description `usage.*`: the count so far in the period. */
+            used?: number;
+            /** @description `usage.*`: the cap. */
+            limit?: number;
+            /** @description `usage.*`: the UTC day (daily caps) or the first day of the UTC month (monthly cap), `YYYY-MM-DD`. */
+            period_start?: string;
         } & {
             [key: string]: unknown;
         };
@@ -1325,12 +1350,12 @@ export interface components {
         };
         CreateWebhookRequest: {
             url: string;
-            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "message.inbound")[];
+            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "message.inbound")[];
             secret?: string;
         };
         UpdateWebhookRequest: {
             url?: string;
-            events?: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "message.inbound")[];
+            events?: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "message.inbound")[];
             enabled?: boolean;
         };
         RotateWebhookSecretRequest: {
@@ -1535,6 +1560,8 @@ export interface components {
             reason: string | null;
             campaign_id: string | null;
             sandbox: boolean;
+            /** @description True when an `auto` message was accepted as iMessage, the device then reported it undeliverable over iMessage, and it went again over SMS (`channel` is then `sms`). */
+            was_downgraded: boolean;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -1759,7 +1786,7 @@ export interface components {
             /** @description A ULID. */
             id: string;
             url: string;
-            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed")[];
+            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached")[];
             enabled: boolean;
             disabled_reason: string | null;
             /** Format: date-time */
@@ -1780,7 +1807,7 @@ export interface components {
             /** @description A ULID. */
             id: string;
             url: string;
-            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed")[];
+            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached")[];
             enabled: boolean;
             disabled_reason: string | null;
             /** Format: date-time */

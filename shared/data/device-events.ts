@@ -30,12 +30,14 @@ export interface StatusReportInput {
 /** What senderz_apply_status_reports says about each report. */
 export interface StatusReportOutcome {
   event_id: string;
-  outcome: 'applied' | 'unchanged' | 'repeat' | 'settled_dispatch' | 'unknown_dispatch' | 'foreign_dispatch';
+  outcome: 'applied' | 'unchanged' | 'repeat' | 'settled_dispatch' | 'unknown_dispatch' | 'foreign_dispatch' | 'downgraded';
   tenant_id: string | null;
   message_id: string | null;
   seq: number;
   announced: boolean;
   dispatch_line_id: string | null;
+  /** The SMS dispatch's priority, on a `downgraded` row. */
+  priority: number | null;
 }
 
 /**

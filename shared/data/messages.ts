@@ -38,6 +38,8 @@ export interface MessageRow {
   delivered_at: Date | null;
   read_at: Date | null;
   failed_at: Date | null;
+  /** An auto message whose accepted iMessage failed as undeliverable and went again over SMS. */
+  was_downgraded: boolean;
 }
 
 export function presentMessage(row: MessageRow) {
@@ -53,6 +55,7 @@ export function presentMessage(row: MessageRow) {
     reason: row.reason,
     campaign_id: row.campaign_id,
     sandbox: row.sandbox,
+    was_downgraded: row.was_downgraded,
     created_at: row.created_at,
     updated_at: row.updated_at,
     sent_at: row.sent_at,

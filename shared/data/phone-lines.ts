@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { newId } from '../ids';
 import { encryptSecret } from '../crypto';
 import { NotFoundError, ValidationError } from '../errors';
+import { outboxJob, OutboxJob } from '../outbox';
 import type { Capabilities, CreatePhoneLineBody, UpdatePhoneLineBody } from '../schemas/admin';
 
 export interface PhoneLineRow {
@@ -17,6 +18,8 @@ export interface PhoneLineRow {
   enabled: boolean;
   status: 'online' | 'offline';
   last_heartbeat_at: Date | null;
+  /** Set while the bridge's GET /v1/health fails: the line stays offline until a probe passes. */
+  health_failed_at: Date | null;
   health: Record<string, unknown>;
   max_per_minute: number | null;
   warmup: boolean;
@@ -155,17 +158,94 @@ export async function updatePhoneLine(owner: Knex, encryptionKey: Buffer, id: st
   return row as PhoneLineRow;
 }
 
+/** Why a line changed status, as its `line.offline` / `line.online` events say. */
+export type LineStatusReason = 'heartbeat_missed' | 'health_check_failed' | 'health_check_passed' | 'heartbeat';
+
+/**
+ * Records `line.<status>` for the lines, in the caller's transaction: one
+ * event per tenant that may send from each line and subscribed to it, each in
+ * that tenant's own log with its outbox row (senderz_announce_line_status).
+ * Returns the fan-out jobs to enqueue after commit.
+ */
+async function announceLineStatus(trx: Knex.Transaction, lineIds: string[], status: 'online' | 'offline', reason: LineStatusReason): Promise<OutboxJob[]> {
+  if (lineIds.length === 0) return [];
+  const result = await trx.raw('SELECT * FROM senderz_announce_line_status(?::text[], ?, ?, ?)', [lineIds, status, reason, newId()]);
+  return lineEventJobs(result.rows);
+}
+
+function lineEventJobs(rows: { tenant_id: string; event_id: string }[]): OutboxJob[] {
+  return rows.map((row) => outboxJob('webhooks', 'fan-out-event', row.event_id, { tenantId: row.tenant_id, eventId: row.event_id }));
+}
+
+/**
+ * A bridge's heartbeat, in one statement (senderz_record_heartbeat): the line
+ * is online again with its reported health, unless its last health probe
+ * failed; a line that was offline announces `line.online`. Returns the jobs.
+ */
+export async function recordHeartbeat(app: Knex, lineId: string, occurredAt: string, health: Record<string, unknown>): Promise<OutboxJob[]> {
+  const result = await app.raw('SELECT * FROM senderz_record_heartbeat(?, ?::timestamptz, ?::jsonb, ?)', [lineId, occurredAt, JSON.stringify(health), newId()]);
+  return lineEventJobs(result.rows);
+}
+
 /**
  * The offline sweep, across tenants on the owner pool: online lines with no
- * heartbeat for longer than `offlineAfterSeconds` are marked offline; returns their ids.
+ * heartbeat for longer than `offlineAfterSeconds` are marked offline and
+ * announce `line.offline`, in one transaction; returns their ids and the jobs.
  */
-export async function markSilentLinesOffline(owner: Knex, offlineAfterSeconds: number): Promise<string[]> {
-  const rows = (await owner('phone_lines')
-    .where('status', 'online')
-    .andWhere((scope) => void scope.whereNull('last_heartbeat_at').orWhere('last_heartbeat_at', '<', owner.raw(`now() - make_interval(secs => ?)`, [offlineAfterSeconds])))
-    .update({ status: 'offline', updated_at: owner.fn.now() })
-    .returning('id')) as { id: string }[];
-  return rows.map((row) => row.id);
+export async function markSilentLinesOffline(owner: Knex, offlineAfterSeconds: number): Promise<{ lineIds: string[]; jobs: OutboxJob[] }> {
+  return owner.transaction(async (trx) => {
+    const rows = (await trx('phone_lines')
+      .where('status', 'online')
+      .andWhere((scope) => void scope.whereNull('last_heartbeat_at').orWhere('last_heartbeat_at', '<', trx.raw(`now() - make_interval(secs => ?)`, [offlineAfterSeconds])))
+      .update({ status: 'offline', updated_at: trx.fn.now() })
+      .returning('id')) as { id: string }[];
+    const lineIds = rows.map((row) => row.id);
+    return { lineIds, jobs: await announceLineStatus(trx, lineIds, 'offline', 'heartbeat_missed') };
+  });
+}
+
+/** Lines the health probe asks: enabled ones that are online, or were marked offline by a failed probe. */
+export async function linesToProbe(owner: Knex): Promise<PhoneLineRow[]> {
+  return (await owner('phone_lines')
+    .where('enabled', true)
+    .andWhere((scope) => void scope.where('status', 'online').orWhereNotNull('health_failed_at'))
+    .orderBy('id')) as PhoneLineRow[];
+}
+
+/**
+ * A health probe's verdict on one line (owner pool). Unhealthy: the line is
+ * offline (announced when it was online) and stays so until a probe passes.
+ * Healthy after a failure: the mark is cleared and the line is online again
+ * when it heartbeated within `offlineAfterSeconds` (announced). Returns the
+ * status change, if any, and the jobs.
+ */
+export async function recordHealthProbe(
+  owner: Knex,
+  lineId: string,
+  healthy: boolean,
+  offlineAfterSeconds: number,
+): Promise<{ change: 'offline' | 'online' | null; jobs: OutboxJob[] }> {
+  return owner.transaction(async (trx) => {
+    const result = healthy
+      ? await trx.raw(
+          `UPDATE phone_lines l SET health_failed_at = NULL, updated_at = now(),
+                  status = CASE WHEN l.last_heartbeat_at > now() - make_interval(secs => ?) THEN 'online' ELSE l.status END
+             FROM (SELECT id, status FROM phone_lines WHERE id = ? FOR UPDATE) old
+            WHERE l.id = old.id AND l.enabled AND l.health_failed_at IS NOT NULL
+           RETURNING old.status AS was, l.status AS now`,
+          [offlineAfterSeconds, lineId],
+        )
+      : await trx.raw(
+          `UPDATE phone_lines l SET health_failed_at = COALESCE(l.health_failed_at, now()), status = 'offline', updated_at = now()
+             FROM (SELECT id, status FROM phone_lines WHERE id = ? FOR UPDATE) old
+            WHERE l.id = old.id AND l.enabled
+           RETURNING old.status AS was, l.status AS now`,
+          [lineId],
+        );
+    const row = result.rows[0] as { was: string; now: 'online' | 'offline' } | undefined;
+    if (!row || row.was === row.now) return { change: null, jobs: [] };
+    return { change: row.now, jobs: await announceLineStatus(trx, [lineId], row.now, healthy ? 'health_check_passed' : 'health_check_failed') };
+  });
 }
 
 export async function deletePhoneLine(owner: Knex, id: string): Promise<void> {
@@ -188,17 +268,3 @@ export async function takeLineDailySend(app: Knex, lineId: string, day: string, 
   return taken.rows.length > 0;
 }
 
-/**
- * Records a heartbeat: the line is online and its health is the latest seen.
- * A device clock ahead of ours must not keep a line "online" after it went
- * quiet, so the time is clamped to now and never moves back.
- */
-export async function recordHeartbeat(app: Knex, lineId: string, occurredAt: string, health: Record<string, unknown>): Promise<void> {
-  await app('phone_lines')
-    .where({ id: lineId })
-    .update({
-      status: 'online',
-      last_heartbeat_at: app.raw('GREATEST(COALESCE(last_heartbeat_at, LEAST(?::timestamptz, now())), LEAST(?::timestamptz, now()))', [occurredAt, occurredAt]),
-      health: JSON.stringify(health),
-    });
-}

@@ -241,3 +241,38 @@ export async function claimUsageSlots(t: TenantTx, claim: UsageSlotClaim): Promi
   ]);
   return result.rows[0].outcome as string;
 }
+
+/** Today's and this month's counters of a tenant subscribed to usage alerts (owner pool, across tenants). */
+export interface AlertSubscriberUsage {
+  id: string;
+  plan: TenantRow['plan'];
+  limits: TenantRow['limits'];
+  new_contacts_today: number;
+  messages_today: number;
+  new_contacts_this_month: number;
+  /** The usage alerts its enabled endpoints subscribe to. */
+  subscribed: string[];
+}
+
+/**
+ * The usage-alert sweep's read: active tenants with an enabled endpoint
+ * subscribed to `usage.cap_approaching` or `usage.cap_reached`, with their
+ * counters for the UTC day and month of `at`. Tenants nobody listens for cost nothing.
+ */
+export async function usageOfAlertSubscribers(owner: Knex, at: Date): Promise<AlertSubscriberUsage[]> {
+  const result = await owner.raw(
+    `SELECT t.id, t.plan, t.limits,
+            COALESCE(d.new_contacts, 0)::int AS new_contacts_today, COALESCE(d.messages, 0)::int AS messages_today,
+            COALESCE(m.new_contacts, 0)::int AS new_contacts_this_month,
+            ARRAY(SELECT DISTINCT e FROM webhooks w, unnest(w.events) e
+                   WHERE w.tenant_id = t.id AND w.enabled AND e IN ('usage.cap_approaching', 'usage.cap_reached')) AS subscribed
+       FROM tenants t
+       LEFT JOIN usage_daily d ON d.tenant_id = t.id AND d.day = ?::date
+       LEFT JOIN usage_monthly m ON m.tenant_id = t.id AND m.period_start = ?::date
+      WHERE t.status = 'active'
+        AND EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = t.id AND w.enabled AND w.events && ARRAY['usage.cap_approaching', 'usage.cap_reached'])
+      ORDER BY t.id`,
+    [utcDay(at), utcMonth(at)],
+  );
+  return result.rows as AlertSubscriberUsage[];
+}

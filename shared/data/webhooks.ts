@@ -415,7 +415,19 @@ export async function hasEnabledSubscriber(t: TenantTx, type: string): Promise<b
   return Boolean(row);
 }
 
-/** Records a non-message event in the tenant's event log. */
-export async function insertWebhookEvent(t: TenantTx, event: { id: string; type: string; sandbox: boolean; payload: Record<string, unknown> }): Promise<void> {
-  await t.insert('webhook_events', { id: event.id, type: event.type, sandbox: event.sandbox, payload: JSON.stringify(event.payload) });
+/**
+ * Records a non-message event in the tenant's event log. With a `dedupeKey`
+ * the event is recorded once per tenant and key: false when it already was.
+ */
+export async function insertWebhookEvent(
+  t: TenantTx,
+  event: { id: string; type: string; sandbox: boolean; payload: Record<string, unknown>; dedupeKey?: string | null },
+): Promise<boolean> {
+  const row = { id: event.id, type: event.type, sandbox: event.sandbox, payload: JSON.stringify(event.payload), dedupe_key: event.dedupeKey ?? null };
+  if (row.dedupe_key === null) {
+    await t.insert('webhook_events', row);
+    return true;
+  }
+  const inserted = (await t.insert('webhook_events', row).onConflict(['tenant_id', 'dedupe_key']).ignore().returning('id')) as unknown[];
+  return inserted.length > 0;
 }

@@ -11,10 +11,21 @@ import { newId } from '../ids';
 import type { Logger } from '../logger';
 
 /**
+ * The SMS dispatch that carries an auto message again after its accepted
+ * iMessage failed (`not_imessage` / `undeliverable`). Derived from the failed
+ * dispatch's id, so a repeated report or a replay names the same dispatch and
+ * the bridge, which de-duplicates by dispatch id, never sends the SMS twice.
+ */
+export function smsFallbackDispatchId(dispatchId: string): string {
+  return `${dispatchId}_sms`;
+}
+
+/**
  * Applies a run of status reports (sent, delivered, read, failed) from one
  * line in one statement (senderz_apply_status_reports): each is
  * de-duplicated by event id, must name a dispatch of this line, and moves its
- * message forward only. Returns the webhook jobs to enqueue.
+ * message forward only; an accepted iMessage of an `auto` message that fails
+ * as undeliverable goes again over SMS instead. Returns the jobs to enqueue.
  */
 async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceEvent[], log: Logger): Promise<OutboxJob[]> {
   if (events.length === 0) return [];
@@ -24,6 +35,15 @@ async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceE
     if (row.outcome === 'unknown_dispatch') log.warn({ lineId: line.id, eventId: row.event_id }, 'device reported an unknown dispatch; ignored');
     if (row.outcome === 'foreign_dispatch') {
       securityEvent('device_reported_foreign_dispatch', { lineId: line.id, dispatchLineId: row.dispatch_line_id, tenantId: row.tenant_id, eventId: row.event_id });
+    }
+    if (row.outcome === 'downgraded' && row.tenant_id && row.message_id) {
+      const event = events.find((candidate) => candidate.id === row.event_id);
+      if (event?.dispatch_id) {
+        const dispatchId = smsFallbackDispatchId(event.dispatch_id);
+        log.info({ lineId: line.id, tenantId: row.tenant_id, messageId: row.message_id, dispatchId }, 'iMessage undeliverable after acceptance; falling back to SMS');
+        jobs.push(outboxJob('dispatch', 'dispatch-message', dispatchId, { tenantId: row.tenant_id, messageId: row.message_id, dispatchId }, { priority: row.priority ?? 2 }));
+      }
+      continue;
     }
     if (row.announced && row.tenant_id && row.message_id) {
       const event = events.find((candidate) => candidate.id === row.event_id);
@@ -63,11 +83,11 @@ async function applyReceived(app: Knex, line: PhoneLineRow, event: DeviceEvent, 
   });
 }
 
-async function applyHeartbeat(app: Knex, line: PhoneLineRow, event: DeviceEvent): Promise<void> {
+function applyHeartbeat(app: Knex, line: PhoneLineRow, event: DeviceEvent): Promise<OutboxJob[]> {
   const health: Record<string, unknown> = {};
   if (typeof event.battery === 'number') health.battery = event.battery;
   if (typeof event.signal === 'number') health.signal = event.signal;
-  await recordHeartbeat(app, line.id, event.occurred_at, health);
+  return recordHeartbeat(app, line.id, event.occurred_at, health);
 }
 
 const STATUS_REPORTS: ReadonlySet<string> = new Set(['sent', 'delivered', 'read', 'failed']);
@@ -86,7 +106,7 @@ export async function applyDeviceEvents(app: Knex, line: PhoneLineRow, events: D
     }
     jobs.push(...(await applyStatusReports(app, line, reports, log)));
     reports = [];
-    if (event.type === 'heartbeat') await applyHeartbeat(app, line, event);
+    if (event.type === 'heartbeat') jobs.push(...(await applyHeartbeat(app, line, event)));
     else if (event.type === 'received') jobs.push(...(await applyReceived(app, line, event, log)));
   }
   jobs.push(...(await applyStatusReports(app, line, reports, log)));

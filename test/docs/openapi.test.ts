@@ -116,6 +116,7 @@ describe('OpenAPI reference', () => {
       reason: null,
       campaign_id: null,
       sandbox: false,
+      was_downgraded: false,
       created_at: '2026-01-01T00:00:00.000Z',
       updated_at: '2026-01-01T00:00:00.000Z',
       sent_at: null,

@@ -280,6 +280,23 @@ describe('device simulator', () => {
       expect(eventsFor(body.dispatch_id as string).map((event) => event.type)).to.deep.equal(['failed']);
     });
 
+    it('when a failure is injected for one channel only, then an iMessage push is accepted and reported failed while an SMS push to the same number is delivered', async () => {
+      const failing = '+15550000012';
+      const configured = await controlRequest(simUrl, 'POST', '/control/config', { outcomes: { [failing]: { fail: 'not_imessage', failOn: 'imessage' } } });
+      expect(configured.status).to.equal(200);
+      const rejected = await controlRequest(simUrl, 'POST', '/control/config', { outcomes: { [failing]: { fail: 'not_imessage', failOn: 'fax' } } });
+      expect(rejected.status).to.equal(400);
+      const imessage = sendBody({ to: failing, channel: 'imessage' });
+      const sms = sendBody({ to: failing, channel: 'sms' });
+      expect((await signedRequest(`${lineUrl}/v1/send`, SECRET, { body: imessage })).status).to.equal(202);
+      expect((await signedRequest(`${lineUrl}/v1/send`, SECRET, { body: sms })).status).to.equal(202);
+      await waitFor(() => eventsFor(sms.dispatch_id as string).some((event) => event.type === 'delivered'), 5000, 'SMS delivered');
+      await simulator.whenIdle();
+      const failed = eventsFor(imessage.dispatch_id as string);
+      expect(failed.map((event) => `${event.type}:${event.reason ?? ''}`)).to.deep.equal(['failed:not_imessage']);
+      expect(eventsFor(sms.dispatch_id as string).map((event) => event.type)).to.include.members(['sent', 'delivered']);
+    });
+
     it('when the status queue holds 500, then the first push gets 500 without sending and the retry is accepted', async () => {
       simulator.configure({ httpStatusQueue: [500] });
       const body = sendBody();

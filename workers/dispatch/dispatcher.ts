@@ -7,7 +7,7 @@ import { cachedCapabilities, recordIncapable, storeCapabilities } from '../../sh
 import { createDispatchStatements, insertReroutedDispatch, settlePendingDispatch } from '../../shared/data/dispatches';
 import { linesHeldByOthers } from '../../shared/data/routes';
 import { callBridge, SendPush } from '../../shared/device/client';
-import { transitionMessage } from '../../shared/messages/status';
+import { transitionMessage, MessageStatus } from '../../shared/messages/status';
 import { messagePriority } from '../../shared/messages/priority';
 import { enqueueAll, outboxJob, OutboxJob } from '../../shared/outbox';
 import { DEFAULT_JOB_OPTIONS } from '../../shared/queues';
@@ -23,6 +23,16 @@ type Payload = { tenantId: string; messageId: string; dispatchId: string };
 
 /** How long to wait when a line's per-minute cap is reached or the bridge says 429. */
 const BUSY_RETRY_MS = 2000;
+
+/**
+ * Whether a message still waits for a push. Normally only a `sending` one; an
+ * SMS fallback may also follow an iMessage the device first reported `sent`
+ * and then undeliverable (statuses never move back, so it stays `sent` until
+ * the SMS is delivered). No other pending dispatch can meet a `sent` message.
+ */
+function stillToSend(status: MessageStatus, channel: Channel, smsFallback: boolean): boolean {
+  return status === 'sending' || (status === 'sent' && channel === 'sms' && smsFallback);
+}
 
 /**
  * The dispatcher: one read (the dispatch, its message and its line's current
@@ -47,16 +57,18 @@ export function createDispatcher(deps: WorkerDeps) {
       return { message, tenant, held, capabilities };
     });
     const { message: current } = known;
+    // A message that fell back to SMS stays on SMS wherever it goes next.
+    const channels = current.was_downgraded ? new Set<Channel>([...(excludeChannels ?? []), 'imessage', 'rcs']) : excludeChannels;
     const plan = await planRoute(
       planDeps,
       { id: tenantId, pool: known.tenant.pool },
       { to_number: current.to_number, requested_channel: current.requested_channel, pinned_from: current.pinned_from, sticky_line_id: null, capabilities: known.capabilities, held_lines: known.held },
-      { excludeLines: excludeChannels ? undefined : new Set([failedLineId]), excludeChannels, freshLines: true },
+      { excludeLines: excludeChannels ? undefined : new Set([failedLineId]), excludeChannels: channels, freshLines: true },
     );
     const outcome = await withTenant(db.app, tenantId, async (t) => {
       if (!(await settlePendingDispatch(t, dispatchId, excludeChannels ? 'rejected' : 'rerouted', reason))) return { jobs: [] as OutboxJob[], result: skipped('dispatch already settled') };
       const message = await getMessage(t, messageId, { forUpdate: true });
-      if (message.status !== 'sending') return { jobs: [], result: skipped(`message already ${message.status}`) };
+      if (!stillToSend(message.status, message.channel ?? 'sms', message.was_downgraded)) return { jobs: [], result: skipped(`message already ${message.status}`) };
       if ('dispatch' in plan) {
         if (plan.learned) await storeCapabilities(t, [plan.learned]);
         const { line, channel } = plan.dispatch;
@@ -65,7 +77,7 @@ export function createDispatcher(deps: WorkerDeps) {
         const job = outboxJob('dispatch', 'dispatch-message', next.id, { tenantId, messageId, dispatchId: next.id }, { priority: next.priority });
         return { jobs: [job], result: done(`re-routed to ${line.id} (${reason})`) };
       }
-      const failReason = 'fail' in plan ? (excludeChannels ? reason : plan.fail) : 'device_offline';
+      const failReason = 'fail' in plan ? (channels ? reason : plan.fail) : 'device_offline';
       const transition = await transitionMessage(t, messageId, 'failed', { reason: failReason });
       return { jobs: transition.jobs, result: done(`failed: ${failReason}`) };
     });
@@ -89,10 +101,15 @@ export function createDispatcher(deps: WorkerDeps) {
     const context = await statements.context(tenantId, dispatchId);
     // Another tenant's dispatch, or one paired with another message, is not found: a terminal skip.
     if (!context || context.message_id !== messageId) throw new NotFoundError('dispatch');
-    if (context.dispatch_status !== 'pending' || context.message_status !== 'sending') return skipped('already settled');
+    if (context.dispatch_status !== 'pending' || !stillToSend(context.message_status, context.channel, context.channel === 'sms')) return skipped('already settled');
 
     const line = context.line_enabled && context.line_status === 'online' ? await lines.line(context.line_id) : null;
     if (!line) return reroute(payload, 'line_unavailable', context.line_id);
+    // An SMS fallback is first tried on the line that took the iMessage; a line without SMS hands it on.
+    if (!line.capabilities[context.channel]) {
+      const others = new Set<Channel>((['imessage', 'sms', 'rcs'] as const).filter((channel) => channel !== context.channel));
+      return reroute(payload, `${context.channel}_unavailable`, line.id, others);
+    }
 
     // Per-minute throughput first, then the line's warm-up cap for the day, each with this
     // tenant's fair share of a pooled line and a reserve for OTP and alerts (shared/compliance/line-slots.ts).

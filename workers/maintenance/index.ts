@@ -3,7 +3,7 @@ import { done } from '../runtime';
 import type { WorkerDeps } from '../deps';
 import { relayOutbox } from './relay';
 import { enqueueUsageRollUps } from '../../shared/data/usage';
-import { markSilentLinesOffline } from '../../shared/data/phone-lines';
+import { checkUsageAlerts, probeLines, sweepLines } from './alerts';
 import { purgeOldBodies } from '../../shared/data/messages';
 import { expireIdempotencyKeys } from '../../shared/data/idempotency-keys';
 import { expireSeenDeviceEvents } from '../../shared/data/device-events';
@@ -11,12 +11,7 @@ import { expireSeenDeviceEvents } from '../../shared/data/device-events';
 /** Message bodies are purged after this many days; metadata stays (PRODUCT.md §6). */
 export const BODY_RETENTION_DAYS = 90;
 
-/** Marks lines offline that have not sent a heartbeat within the window. */
-export async function sweepLines(deps: WorkerDeps): Promise<string[]> {
-  const ids = await markSilentLinesOffline(deps.db.owner, deps.config.device.offlineAfterSeconds);
-  if (ids.length > 0) deps.log.warn({ lines: ids }, 'lines went offline (no heartbeat)');
-  return ids;
-}
+export { sweepLines, probeLines, checkUsageAlerts };
 
 /** Cross-tenant housekeeping, on the owner pool, each step idempotent; each outcome says how much it did. */
 export function createMaintenanceHandlers(deps: WorkerDeps): QueueHandlers<'maintenance'> {
@@ -24,6 +19,11 @@ export function createMaintenanceHandlers(deps: WorkerDeps): QueueHandlers<'main
   return {
     'relay-outbox': async () => done(`re-enqueued ${await relayOutbox(deps)} jobs`),
     'sweep-lines': async () => done(`${(await sweepLines(deps)).length} lines went offline`),
+    'probe-lines': async () => {
+      const { probed, offline, online } = await probeLines(deps);
+      return done(`${probed} lines probed, ${offline.length} went offline, ${online.length} came back`);
+    },
+    'check-usage-alerts': async () => done(`${await checkUsageAlerts(deps)} usage alerts recorded`),
     'roll-up-usage': async () => done(`enqueued ${await enqueueUsageRollUps(deps)} roll-ups`),
     'expire-idempotency-keys': async () => {
       const keys = await expireIdempotencyKeys(owner);
