@@ -141,6 +141,11 @@ describe('scheduled sends (send_at, DELETE to cancel)', function () {
     expect(run.terminal, String(run.error)).to.equal(true);
     expect(await messageStatus(b.id, id)).to.equal('scheduled');
     expect(await releaseRow(b.id, id), "B's release is untouched").to.not.equal(undefined);
+    // B's own job, run before its time, waits for send_at and keeps its outbox row.
+    const early = await runThroughPool('sending', createSendingHandlers(workerDeps()), 'release-scheduled', { tenantId: b.id, messageId: id });
+    expect(String(early.result)).to.equal('deferred: not due yet');
+    expect(await messageStatus(b.id, id)).to.equal('scheduled');
+    expect(await releaseRow(b.id, id)).to.not.equal(undefined);
     await api().delete(`/v1/messages/${id}`).set(b.auth).expect(200);
   });
 

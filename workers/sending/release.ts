@@ -5,7 +5,7 @@ import { messagePriority } from '../../shared/messages/priority';
 import { addToOutbox, consumeOutbox, enqueueAll, outboxJob, OutboxJob } from '../../shared/outbox';
 import type { JobPayload } from '../../shared/queues';
 import type { WorkerDeps } from '../deps';
-import { done, JobOutcome, skipped } from '../runtime';
+import { deferred, done, JobOutcome, skipped } from '../runtime';
 
 /**
  * `release-scheduled`: a scheduled send's send_at has come. scheduled → queued
@@ -20,6 +20,10 @@ export function createScheduledReleaser(deps: WorkerDeps) {
     const { tenantId, messageId } = payload;
     const result = await withTenant(deps.db.app, tenantId, async (t): Promise<{ jobs: OutboxJob[]; outcome: JobOutcome }> => {
       const message = await getMessage(t, messageId, { forUpdate: true });
+      // A job promoted early (by hand, or a clock ahead of PostgreSQL's) waits for its time; its outbox row stays.
+      if (message.status === 'scheduled' && message.send_at && message.send_at.getTime() > Date.now() + 1000) {
+        return { jobs: [], outcome: deferred(message.send_at, 'not due yet') };
+      }
       await consumeOutbox(t, 'sending', 'release-scheduled', messageId);
       if (message.status !== 'scheduled') return { jobs: [], outcome: skipped(`already ${message.status}`) };
       const transition = await transitionMessage(t, messageId, 'queued', { set: { release_at: null } });
