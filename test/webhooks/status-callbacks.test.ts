@@ -267,6 +267,17 @@ describe('status callbacks and client references', function () {
       expect(webhook.json).to.include({ event: 'message.delivered', message_id: id, client_reference: 'order-9' });
     });
 
+    it('when a test key sends with a status_callback, then the synthetic delivery reaches the URL marked X-Senderz-Sandbox: 1, without ?dispatch_webhook', async () => {
+      const tenant = await createTenant();
+      const res = await api().post('/v1/messages').set(tenant.sandboxAuth).send({ to: '+15555550001', body: 'sandbox', status_callback: `${receiver.url}/sandbox`, client_reference: 'sb-1' });
+      expect(res.status, JSON.stringify(res.body)).to.equal(202);
+      await eventually(async () => receiver.received.filter((hook) => hook.path === '/hooks/sandbox').length >= 3, 15000, 'three sandbox callbacks');
+      const secret = await secretOf(tenant);
+      const hooks = receiver.received.filter((hook) => hook.path === '/hooks/sandbox');
+      expect(hooks.map((hook) => verified(hook, secret).status).sort()).to.deep.equal(['delivered', 'queued', 'sent']);
+      for (const hook of hooks) expect(hook.headers['x-senderz-sandbox']).to.equal('1');
+    });
+
     it('when a scheduled message with a status_callback is cancelled, then its URL hears scheduled and then cancelled', async () => {
       const tenant = await createTenant({ pool: `callbacks-full-${process.pid}` });
       const res = await api()
