@@ -29,6 +29,7 @@ import { subaccountRoutes } from './routes/subaccounts';
 import { aiRoutes } from './routes/ai';
 import { deviceRoutes } from './routes/device';
 import { webhookRoutes } from './routes/webhooks';
+import { statusCallbackSecretRoutes } from './routes/status-callback-secret';
 import { optOutRoutes } from './routes/opt-outs';
 import { complianceRoutes } from './routes/compliance';
 import { billingRoutes } from './routes/billing';
@@ -119,6 +120,7 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
   v1.use('/subaccounts', subaccountRoutes(deps, auth));
   v1.use('/ai', aiRoutes(deps));
   v1.use('/webhooks', webhookRoutes(deps));
+  v1.use('/status-callback-secret', statusCallbackSecretRoutes(deps));
   v1.use('/opt-outs', optOutRoutes(deps));
   v1.use('/compliance', complianceRoutes(deps));
   v1.use('/billing', billingRoutes(deps));

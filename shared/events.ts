@@ -4,6 +4,7 @@ import { addToOutbox, outboxJob, OutboxJob } from './outbox';
 import { insertWebhookEvent } from './data/webhooks';
 
 export const EVENT_TYPES = [
+  'message.scheduled',
   'message.queued',
   'message.sent',
   'message.delivered',
@@ -11,6 +12,7 @@ export const EVENT_TYPES = [
   'message.failed',
   'message.blocked',
   'message.received',
+  'message.cancelled',
   'campaign.completed',
   'opt_out.created',
   'opt_out.removed',

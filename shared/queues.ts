@@ -14,6 +14,8 @@ export interface JobRegistry {
     'process-inbound': { tenantId: string; messageId: string };
     /** Sandbox messages: the synthetic delivery steps, no device involved. */
     'sandbox-advance': { tenantId: string; messageId: string };
+    /** A scheduled send at its send_at: scheduled → queued, then routed (or advanced, in the sandbox). */
+    'release-scheduled': { tenantId: string; messageId: string };
   };
   dispatch: {
     'dispatch-message': { tenantId: string; messageId: string; dispatchId: string };
@@ -24,6 +26,8 @@ export interface JobRegistry {
     /** Any other event (opt-outs, campaigns, tests): fan out the stored event. */
     'fan-out-event': { tenantId: string; eventId: string };
     deliver: { tenantId: string; deliveryId: string };
+    /** One history row of a message with its own status_callback: POSTed, signed, to that URL. */
+    'status-callback': { tenantId: string; messageId: string; sequence: number };
   };
   billing: {
     /** One tenant's totals for one UTC month ('YYYY-MM-01') into usage_records. */
@@ -70,6 +74,13 @@ function idsSchema(...fields: string[]) {
   };
 }
 
+/** A message history row: the message's ids and its `sequence`. */
+const messageSequenceSchema = {
+  ...idsSchema('tenantId', 'messageId'),
+  required: ['tenantId', 'messageId', 'sequence'],
+  properties: { tenantId: idField, messageId: idField, sequence: { type: 'integer', minimum: 1 } },
+};
+
 const noPayload = { type: 'object', additionalProperties: false, properties: {} };
 
 const schemas: { [Q in QueueName]: { [J in JobName<Q>]: object } } = {
@@ -77,16 +88,14 @@ const schemas: { [Q in QueueName]: { [J in JobName<Q>]: object } } = {
     'route-message': idsSchema('tenantId', 'messageId'),
     'process-inbound': idsSchema('tenantId', 'messageId'),
     'sandbox-advance': idsSchema('tenantId', 'messageId'),
+    'release-scheduled': idsSchema('tenantId', 'messageId'),
   },
   dispatch: { 'dispatch-message': idsSchema('tenantId', 'messageId', 'dispatchId') },
   webhooks: {
-    'message-event': {
-      ...idsSchema('tenantId', 'messageId'),
-      required: ['tenantId', 'messageId', 'sequence'],
-      properties: { tenantId: idField, messageId: idField, sequence: { type: 'integer', minimum: 1 } },
-    },
+    'message-event': messageSequenceSchema,
     'fan-out-event': idsSchema('tenantId', 'eventId'),
     deliver: idsSchema('tenantId', 'deliveryId'),
+    'status-callback': messageSequenceSchema,
   },
   billing: {
     'roll-up-usage': {

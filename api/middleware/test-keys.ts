@@ -6,6 +6,8 @@ import { ForbiddenError } from '../../shared/errors';
  * read everything their tenant may read, and make exactly these writes, each
  * of which produces or steers sandbox traffic alone:
  * - POST /v1/messages: a sandbox message (synthetic delivery, no device);
+ * - DELETE /v1/messages/:id: cancels a scheduled sandbox message (a test key
+ *   never sees a live message: 404);
  * - POST /v1/campaigns and /v1/campaigns/:id/pause|resume|cancel: a sandbox
  *   campaign (the campaign routes refuse a test key on a live campaign);
  * - POST /v1/capabilities: answered synthetically for a test key;
@@ -17,6 +19,7 @@ import { ForbiddenError } from '../../shared/errors';
  */
 const SANDBOX_WRITES: { method: string; path: RegExp }[] = [
   { method: 'POST', path: /^\/messages\/?$/ },
+  { method: 'DELETE', path: /^\/messages\/[^/]+\/?$/ },
   { method: 'POST', path: /^\/campaigns\/?$/ },
   { method: 'POST', path: /^\/campaigns\/[^/]+\/(?:pause|resume|cancel)\/?$/ },
   { method: 'POST', path: /^\/capabilities\/?$/ },

@@ -1,12 +1,14 @@
 import { Router } from 'express';
 import { withTenant } from '../../shared/db/tenant';
-import { AppError, ForbiddenError, ServiceUnavailableError, ValidationError } from '../../shared/errors';
+import { AppError, ConflictError, ForbiddenError, ServiceUnavailableError, ValidationError } from '../../shared/errors';
 import { enqueueAll } from '../../shared/outbox';
+import { cancelScheduledMessage } from '../../shared/messages/scheduled';
 import { acceptOutbound } from '../../shared/messages/outbound';
 import { getMessage, listMessageEvents, listMessages, MessageFilters, presentMessage, RequestedChannel } from '../../shared/data/messages';
 import { findTemplateForSend } from '../../shared/data/templates';
 import { renderTemplate } from '../../shared/templates';
-import { listMessagesQuery, MAX_BODY_LENGTH, sendMessageQuery, sendMessageSchema } from '../../shared/schemas/messages';
+import { listMessagesQuery, MAX_BODY_LENGTH, MAX_SCHEDULE_DAYS, sendMessageQuery, sendMessageSchema } from '../../shared/schemas/messages';
+import { webhookUrlProblem } from '../../shared/webhooks/ssrf';
 import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
@@ -18,8 +20,22 @@ const parseList = queryValidator<MessageFilters & { limit?: number; cursor?: str
 /** A rough expectation for clients' timeouts, by channel, from the simulator and field numbers. */
 const ESTIMATED_DELIVERY_MS: Record<string, number> = { imessage: 2000, rcs: 3000, sms: 5000, auto: 3000 };
 
+/** send_at as a Date, or a 400 naming the field: it must be in the future and within MAX_SCHEDULE_DAYS. */
+export function parseSendAt(raw: string, now = Date.now()): Date {
+  const at = new Date(raw);
+  if (Number.isNaN(at.getTime())) throw new ValidationError('Invalid request body: send_at is not a valid ISO 8601 date-time.', [{ path: 'send_at', message: 'is not a valid date-time' }]);
+  if (at.getTime() <= now) {
+    throw new ValidationError('Invalid request body: send_at must be in the future; leave it out to send now.', [{ path: 'send_at', message: 'must be in the future' }]);
+  }
+  if (at.getTime() > now + MAX_SCHEDULE_DAYS * 86400000) {
+    throw new ValidationError(`Invalid request body: send_at may be at most ${MAX_SCHEDULE_DAYS} days ahead.`, [{ path: 'send_at', message: `must be within ${MAX_SCHEDULE_DAYS} days` }]);
+  }
+  return at;
+}
+
 export function messageRoutes(deps: ApiDeps): Router {
   const router = Router();
+  const policy = { allowPrivateNetworks: deps.config.webhookAllowPrivateNetworks };
 
   router.post('/', async (req, res) => {
     const caller = req.caller!;
@@ -33,6 +49,12 @@ export function messageRoutes(deps: ApiDeps): Router {
     if (body.data !== undefined && body.template === undefined) {
       throw new ValidationError('Invalid request body: data is only used with template.', [{ path: 'data', message: 'requires template' }]);
     }
+
+    if (body.status_callback !== undefined) {
+      const problem = webhookUrlProblem(body.status_callback, policy);
+      if (problem) throw new ValidationError(`Invalid request body: status_callback ${problem}.`, [{ path: 'status_callback', message: problem }]);
+    }
+    const sendAt = body.send_at === undefined ? null : parseSendAt(body.send_at);
 
     let text = body.body ?? '';
     let templateId: string | null = null;
@@ -61,6 +83,9 @@ export function messageRoutes(deps: ApiDeps): Router {
       sandbox: caller.sandbox,
       dispatchWebhook: caller.sandbox ? query.dispatch_webhook === true : true,
       checkLines: caller.sandbox ? undefined : { pool: caller.pool },
+      statusCallback: body.status_callback ?? null,
+      clientReference: body.client_reference ?? null,
+      sendAt,
     });
     if (accepted.status === 'no_line') throw new ServiceUnavailableError('No phone line is available to this account.', 'NO_PHONE_AVAILABLE');
     if (accepted.status === 'pinned_unavailable') {
@@ -79,6 +104,8 @@ export function messageRoutes(deps: ApiDeps): Router {
         from: body.from_number ?? null,
         channel,
         estimated_delivery_ms: ESTIMATED_DELIVERY_MS[channel],
+        client_reference: body.client_reference ?? null,
+        send_at: sendAt,
       },
     });
   });
@@ -93,6 +120,15 @@ export function messageRoutes(deps: ApiDeps): Router {
   router.get('/:id', async (req, res) => {
     const row = await withTenant(deps.db.app, req.caller!.tenantId, (t) => getMessage(t, req.params.id, { sandbox: req.caller!.sandbox }));
     res.json({ data: presentMessage(row) });
+  });
+
+  // Cancels a scheduled send while it is still scheduled; 409 once released.
+  router.delete('/:id', async (req, res) => {
+    const caller = req.caller!;
+    const cancelled = await withTenant(deps.db.app, caller.tenantId, (t) => cancelScheduledMessage(t, req.params.id, caller.sandbox));
+    if (!cancelled) throw new ConflictError('Only a scheduled message can be cancelled; this one has already been released or cancelled.');
+    await enqueueAll(deps.queues, cancelled.jobs).catch((error: unknown) => deps.log.warn({ err: error, messageId: req.params.id }, 'enqueue failed; the outbox relay will retry'));
+    res.json({ data: presentMessage(cancelled.row) });
   });
 
   router.get('/:id/events', async (req, res) => {

@@ -113,6 +113,8 @@ export class Senderz extends BaseClient {
     send: (body: Schemas['SendMessageRequest'], options: Send & { dispatchWebhook?: boolean } = {}) =>
       this.data('sendMessage', { body, query: options.dispatchWebhook ? { dispatch_webhook: true } : undefined, idempotencyKey: options.idempotencyKey, signal: options.signal }),
     get: (id: string) => this.data('getMessage', { params: { id } }),
+    /** Cancels a scheduled send (`send_at`) while it is still scheduled; 409 once released. */
+    cancel: (id: string) => this.data('cancelMessage', { params: { id } }),
     list: (query?: Q<'listMessages'>) => this.request('listMessages', { query }),
     iterate: (query?: Q<'listMessages'>) => this.iterate('listMessages', query),
     events: (id: string) => this.data('listMessageEvents', { params: { id } }),
@@ -204,6 +206,10 @@ export class Senderz extends BaseClient {
     test: (id: string) => this.data('testWebhook', { params: { id } }),
     deliveries: (id: string, query?: Q<'listWebhookDeliveries'>) => this.iterate('listWebhookDeliveries', query, { params: { id } }),
     retryDelivery: (id: string, deliveryId: string) => this.data('retryWebhookDelivery', { params: { id, deliveryId } }),
+    /** The secret that signs every message's `status_callback` POSTs (verify them like webhooks). */
+    statusCallbackSecret: () => this.data('getStatusCallbackSecret', {}),
+    /** Makes or rotates that secret; the previous one keeps signing during the overlap. */
+    rotateStatusCallbackSecret: (body: B<'rotateStatusCallbackSecret'> = {}) => this.data('rotateStatusCallbackSecret', { body }),
   };
 
   readonly optOuts = {

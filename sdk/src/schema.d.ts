@@ -237,7 +237,7 @@ export interface paths {
         put?: never;
         /**
          * Send a message
-         * @description Give `body` or `template` (+ `data`). Enqueued, not delivered: follow it with GET /v1/messages/{id}/events or webhooks. An opted-out recipient answers 403 `OPTED_OUT` (recorded as a blocked message). Sandbox keys (`tf_test_`) get synthetic delivery; `?dispatch_webhook=true` makes them fire webhooks.
+         * @description Give `body` or `template` (+ `data`). Enqueued, not delivered: follow it with GET /v1/messages/{id}/events or webhooks. An opted-out recipient answers 403 `OPTED_OUT` (recorded as a blocked message). Sandbox keys (`tf_test_`) get synthetic delivery; `?dispatch_webhook=true` makes them fire webhooks. `client_reference` is your own string, echoed on the message, its events, its webhooks and its status callbacks. `status_callback` is a URL (refused like a webhook URL when it points to a private or link-local address) that receives every status change of this message as a signed POST (see GET /v1/status-callback-secret). `send_at` (ISO 8601, in the future, at most 35 days ahead) schedules the send: the message is `scheduled` until then and can be cancelled with DELETE /v1/messages/{id}.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -260,7 +260,11 @@ export interface paths {
         get: operations["getMessage"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Cancel a scheduled message
+         * @description Only while the message is `scheduled`: it becomes `cancelled` and is never sent. 409 once it has been released (or was cancelled before). An id that belongs to another tenant answers 404, exactly like an unknown id.
+         */
+        delete: operations["cancelMessage"];
         options?: never;
         head?: never;
         patch?: never;
@@ -914,6 +918,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/status-callback-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The secret that signs this account's status callbacks
+         * @description Needs a key with full permissions. 404 until one exists (POST makes one; so does the first status callback).
+         */
+        get: operations["getStatusCallbackSecret"];
+        put?: never;
+        /**
+         * Make or rotate the status callback secret (the old one keeps signing during an overlap)
+         * @description Needs a live key with full permissions. Give `secret` to choose it, or leave the body empty to have one generated.
+         */
+        post: operations["rotateStatusCallbackSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/{id}/test": {
         parameters: {
             query?: never;
@@ -1205,7 +1233,7 @@ export interface components {
         };
         WebhookEvent: {
             /** @enum {string} */
-            event: "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "webhook.test";
+            event: "message.scheduled" | "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "message.cancelled" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "webhook.test";
             /** @description Also the `webhook-id` header: de-duplicate on it, retries resend the same event. */
             event_id: string;
             /** @description A ULID. */
@@ -1266,6 +1294,10 @@ export interface components {
             from_number?: string;
             /** @enum {string} */
             message_type?: "otp" | "alert" | "marketing";
+            status_callback?: string;
+            client_reference?: string;
+            /** Format: date-time */
+            send_at?: string;
         };
         CapabilityCheckRequest: {
             numbers: string[];
@@ -1350,12 +1382,12 @@ export interface components {
         };
         CreateWebhookRequest: {
             url: string;
-            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "message.inbound")[];
+            events: ("message.scheduled" | "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "message.cancelled" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "message.inbound")[];
             secret?: string;
         };
         UpdateWebhookRequest: {
             url?: string;
-            events?: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "message.inbound")[];
+            events?: ("message.scheduled" | "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "message.cancelled" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached" | "message.inbound")[];
             enabled?: boolean;
         };
         RotateWebhookSecretRequest: {
@@ -1556,9 +1588,18 @@ export interface components {
             /** @enum {string|null} */
             message_type: "otp" | "alert" | "marketing" | null;
             /** @enum {string} */
-            status: "queued" | "sending" | "sent" | "delivered" | "read" | "failed" | "blocked" | "received";
+            status: "scheduled" | "queued" | "sending" | "sent" | "delivered" | "read" | "failed" | "blocked" | "received" | "cancelled";
             reason: string | null;
             campaign_id: string | null;
+            /** @description The reference given on send, echoed on the message, its events, webhooks and status callbacks. */
+            client_reference: string | null;
+            /** @description The message's own status callback URL, if given on send. */
+            status_callback: string | null;
+            /**
+             * Format: date-time
+             * @description When a scheduled send is (or was) released; null for an immediate send.
+             */
+            send_at: string | null;
             sandbox: boolean;
             /** @description True when an `auto` message was accepted as iMessage, the device then reported it undeliverable over iMessage, and it went again over SMS (`channel` is then `sms`). */
             was_downgraded: boolean;
@@ -1575,22 +1616,43 @@ export interface components {
         };
         MessageAccepted: {
             message_id: string;
-            /** @enum {string} */
-            status: "queued";
+            /**
+             * @description `scheduled` when `send_at` was given.
+             * @enum {string}
+             */
+            status: "queued" | "scheduled";
             /** Format: e164 */
             from: string | null;
             /** @enum {string} */
             channel: "auto" | "imessage" | "sms" | "rcs";
             estimated_delivery_ms: number;
+            client_reference: string | null;
+            /** Format: date-time */
+            send_at: string | null;
         };
         MessageEvent: {
             /** @description Strictly increasing per message. */
             sequence: number;
             /** @enum {string} */
-            status: "queued" | "sending" | "sent" | "delivered" | "read" | "failed" | "blocked" | "received";
+            status: "scheduled" | "queued" | "sending" | "sent" | "delivered" | "read" | "failed" | "blocked" | "received" | "cancelled";
             reason: string | null;
             /** Format: date-time */
             occurred_at: string;
+            /** @description The message's client_reference. */
+            client_reference: string | null;
+        };
+        StatusCallbackSecret: {
+            /** @description `whsec_` + base64: signs every status callback POST (X-Senderz-Signature and Standard Webhooks headers). */
+            secret: string;
+            /**
+             * Format: date-time
+             * @description During a rotation overlap the previous secret also signs, until then.
+             */
+            previous_secret_expires_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         Capability: {
             /** Format: e164 */
@@ -1786,7 +1848,7 @@ export interface components {
             /** @description A ULID. */
             id: string;
             url: string;
-            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached")[];
+            events: ("message.scheduled" | "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "message.cancelled" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached")[];
             enabled: boolean;
             disabled_reason: string | null;
             /** Format: date-time */
@@ -1807,7 +1869,7 @@ export interface components {
             /** @description A ULID. */
             id: string;
             url: string;
-            events: ("message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached")[];
+            events: ("message.scheduled" | "message.queued" | "message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.blocked" | "message.received" | "message.cancelled" | "campaign.completed" | "opt_out.created" | "opt_out.removed" | "line.offline" | "line.online" | "usage.cap_approaching" | "usage.cap_reached")[];
             enabled: boolean;
             disabled_reason: string | null;
             /** Format: date-time */
@@ -2991,12 +3053,13 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string;
-                status?: "queued" | "sending" | "sent" | "delivered" | "read" | "failed" | "blocked" | "received";
+                status?: "scheduled" | "queued" | "sending" | "sent" | "delivered" | "read" | "failed" | "blocked" | "received" | "cancelled";
                 direction?: "outbound" | "inbound";
                 channel?: "imessage" | "sms" | "rcs";
                 to?: string;
                 from?: string;
                 campaign_id?: string;
+                client_reference?: string;
                 created_after?: string;
                 created_before?: string;
             };
@@ -3049,7 +3112,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Accepted and queued. */
+            /** @description Accepted and queued (or scheduled). */
             202: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
@@ -3103,6 +3166,41 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    cancelMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cancelled message. */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Message"];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5271,6 +5369,79 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getStatusCallbackSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret. */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["StatusCallbackSecret"];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateStatusCallbackSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (1–255 characters). The same key and body within 24 h return the first response; another body answers 409 `IDEMPOTENCY_CONFLICT`. Scoped to your tenant. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateWebhookSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description The new secret. */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["StatusCallbackSecret"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];

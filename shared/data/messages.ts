@@ -32,6 +32,9 @@ export interface MessageRow {
   attempts: number;
   counted_new_contact: boolean;
   release_at: Date | null;
+  status_callback: string | null;
+  client_reference: string | null;
+  send_at: Date | null;
   created_at: Date;
   updated_at: Date;
   sent_at: Date | null;
@@ -54,6 +57,9 @@ export function presentMessage(row: MessageRow) {
     status: row.status,
     reason: row.reason,
     campaign_id: row.campaign_id,
+    client_reference: row.client_reference,
+    status_callback: row.status_callback,
+    send_at: row.send_at,
     sandbox: row.sandbox,
     was_downgraded: row.was_downgraded,
     created_at: row.created_at,
@@ -122,6 +128,7 @@ export interface MessageFilters {
   to?: string;
   from?: string;
   campaign_id?: string;
+  client_reference?: string;
   created_after?: string;
   created_before?: string;
 }
@@ -141,6 +148,7 @@ export async function listMessages(t: TenantTx, filters: MessageFilters, limit: 
   if (filters.to) void query.where('to_number', filters.to);
   if (filters.from) void query.where('from_number', filters.from);
   if (filters.campaign_id) void query.where('campaign_id', filters.campaign_id);
+  if (filters.client_reference) void query.where('client_reference', filters.client_reference);
   if (filters.created_after) void query.where('created_at', '>=', filters.created_after);
   if (filters.created_before) void query.where('created_at', '<', filters.created_before);
   return (await query) as MessageRow[];
@@ -151,16 +159,20 @@ export interface MessageEventRow {
   status: MessageStatus;
   reason: string | null;
   occurred_at: Date;
+  /** The message's client_reference, echoed on each of its events. */
+  client_reference: string | null;
 }
 
 export async function listMessageEvents(t: TenantTx, messageId: string, sandbox?: boolean): Promise<MessageEventRow[]> {
-  await getMessage(t, messageId, { sandbox });
-  return (await t
+  const message = await getMessage(t, messageId, { sandbox });
+  const rows = (await t
     .from('message_events')
     .where({ message_id: messageId })
     .orderBy('sequence', 'asc')
-    .select('sequence', 'status', 'reason', 'occurred_at')) as MessageEventRow[];
+    .select('sequence', 'status', 'reason', 'occurred_at')) as Omit<MessageEventRow, 'client_reference'>[];
+  return rows.map((row) => ({ ...row, client_reference: message.client_reference }));
 }
+
 
 /** An inbound message as the device gateway records it, with its first history row (`received`). */
 export async function insertInboundMessage(
@@ -227,6 +239,10 @@ export interface AcceptOutboundInput {
   jobName: string;
   priority: number;
   blockedReason: string | null;
+  statusCallback: string | null;
+  clientReference: string | null;
+  /** A scheduled send: recorded as `scheduled` with its release in the outbox at this time. */
+  sendAt: Date | null;
 }
 
 /**
@@ -236,7 +252,7 @@ export interface AcceptOutboundInput {
  * tenant for its own statement.
  */
 export async function acceptOutboundRow<S extends string>(db: Knex | Knex.Transaction, input: AcceptOutboundInput): Promise<{ status: S; announced: boolean }> {
-  const result = await db.raw('SELECT * FROM senderz_accept_outbound(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+  const result = await db.raw('SELECT * FROM senderz_accept_outbound(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
     input.tenantId,
     input.linePool,
     input.checkLines,
@@ -255,6 +271,9 @@ export async function acceptOutboundRow<S extends string>(db: Knex | Knex.Transa
     input.jobName,
     input.priority,
     input.blockedReason,
+    input.statusCallback,
+    input.clientReference,
+    input.sendAt,
   ]);
   return result.rows[0] as { status: S; announced: boolean };
 }

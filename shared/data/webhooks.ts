@@ -79,7 +79,7 @@ export function presentWebhook(row: WebhookRow) {
 }
 
 /** The secrets that sign a delivery now: the current one, then the previous one during its overlap. */
-export function signingSecrets(row: WebhookRow, encryptionKey: Buffer, now = new Date()): string[] {
+export function signingSecrets(row: Pick<WebhookRow, 'secret_encrypted' | 'previous_secret_encrypted' | 'previous_secret_expires_at'>, encryptionKey: Buffer, now = new Date()): string[] {
   const secrets = [decryptSecret(encryptionKey, row.secret_encrypted)];
   if (row.previous_secret_encrypted && row.previous_secret_expires_at && row.previous_secret_expires_at.getTime() > now.getTime()) {
     secrets.push(decryptSecret(encryptionKey, row.previous_secret_encrypted));
@@ -315,7 +315,11 @@ export async function retryDelivery(t: TenantTx, webhookId: string, deliveryId: 
  * listens for its status, in one statement: the common case (nobody listens)
  * costs nothing more.
  */
-export async function messageHistoryForWebhooks(t: TenantTx, messageId: string, sequence: number): Promise<(MessageHistoryRow & { subscribed: boolean }) | undefined> {
+export async function messageHistoryForWebhooks(
+  t: TenantTx,
+  messageId: string,
+  sequence: number,
+): Promise<(MessageHistoryRow & { subscribed: boolean; has_status_callback: boolean }) | undefined> {
   return (await t
     .from('message_events')
     .where({ message_id: messageId, sequence })
@@ -324,7 +328,10 @@ export async function messageHistoryForWebhooks(t: TenantTx, messageId: string, 
       t.trx.raw(
         `EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = message_events.tenant_id AND w.enabled AND ('message.' || message_events.status) = ANY (w.events)) AS subscribed`,
       ),
-    )) as (MessageHistoryRow & { subscribed: boolean }) | undefined;
+      t.trx.raw(
+        `EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = message_events.tenant_id AND m.id = message_events.message_id AND m.status_callback IS NOT NULL) AS has_status_callback`,
+      ),
+    )) as (MessageHistoryRow & { subscribed: boolean; has_status_callback: boolean }) | undefined;
 }
 
 /** Ends a delivery without another attempt (its endpoint was disabled). */

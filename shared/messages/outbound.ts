@@ -20,24 +20,33 @@ export interface NewOutboundMessage {
   systemReply?: boolean;
   /** Record the message as blocked with this reason instead of routing it. */
   blockedReason?: string;
+  /** The tenant's own URL for this message's status changes (checked by the caller). */
+  statusCallback?: string | null;
+  /** The tenant's own reference (an order, a user), echoed wherever the message appears. */
+  clientReference?: string | null;
+  /** A scheduled send: accepted as `scheduled`, released at this time. */
+  sendAt?: Date | null;
   /** Refuse with no_line / pinned_unavailable when the tenant has no usable line (the API's 503/400). */
   checkLines?: { pool: string };
 }
 
-export type AcceptOutcome = 'queued' | 'blocked' | 'no_line' | 'pinned_unavailable';
+export type AcceptOutcome = 'scheduled' | 'queued' | 'blocked' | 'no_line' | 'pinned_unavailable';
 
 export interface AcceptedMessage {
   id: string;
   /** The stored message's id and first status (kept for callers that read `message.id`). */
   message: { id: string; status: AcceptOutcome };
-  /** queued, or blocked (opted out); no_line / pinned_unavailable mean nothing was stored. */
+  /** scheduled, queued, or blocked (opted out); no_line / pinned_unavailable mean nothing was stored. */
   status: AcceptOutcome;
   jobs: OutboxJob[];
 }
 
 /** The jobs an accepted message puts in the outbox (mirrors senderz_accept_outbound). */
-function acceptedJobs(tenantId: string, id: string, status: 'queued' | 'blocked', announced: boolean, input: NewOutboundMessage): OutboxJob[] {
+function acceptedJobs(tenantId: string, id: string, status: 'scheduled' | 'queued' | 'blocked', announced: boolean, input: NewOutboundMessage): OutboxJob[] {
   const jobs: OutboxJob[] = [];
+  if (status === 'scheduled' && input.sendAt) {
+    jobs.push(outboxJob('sending', 'release-scheduled', id, { tenantId, messageId: id }, { delayMs: Math.max(0, input.sendAt.getTime() - Date.now()) }));
+  }
   if (status === 'queued') {
     const priority = messagePriority(input.messageType, Boolean(input.campaignId));
     const job = input.sandbox ? 'sandbox-advance' : 'route-message';
@@ -77,8 +86,11 @@ export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: stri
     jobName: input.sandbox ? 'sandbox-advance' : 'route-message',
     priority,
     blockedReason: input.blockedReason ?? null,
+    statusCallback: input.statusCallback ?? null,
+    clientReference: input.clientReference ?? null,
+    sendAt: input.sendAt ?? null,
   });
-  const jobs = status === 'queued' || status === 'blocked' ? acceptedJobs(tenantId, id, status, announced, input) : [];
+  const jobs = status === 'scheduled' || status === 'queued' || status === 'blocked' ? acceptedJobs(tenantId, id, status, announced, input) : [];
   return { id, status, jobs, message: { id, status } };
 }
 

@@ -3,10 +3,10 @@ import { outboxJob, OutboxJob } from '../outbox';
 import { transitionMessageRow, updateMessageColumns } from '../data/messages';
 import { hasEnabledSubscriber } from '../data/webhooks';
 
-export type MessageStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'read' | 'failed' | 'blocked' | 'received';
+export type MessageStatus = 'scheduled' | 'queued' | 'sending' | 'sent' | 'delivered' | 'read' | 'failed' | 'blocked' | 'received' | 'cancelled';
 
 /** Statuses that are announced as `message.<status>` events. */
-const ANNOUNCED: ReadonlySet<MessageStatus> = new Set(['queued', 'sent', 'delivered', 'read', 'failed', 'blocked', 'received']);
+const ANNOUNCED: ReadonlySet<MessageStatus> = new Set(['scheduled', 'queued', 'sent', 'delivered', 'read', 'failed', 'blocked', 'received', 'cancelled']);
 
 export interface Transition {
   changed: boolean;

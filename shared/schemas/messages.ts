@@ -1,10 +1,14 @@
 import { e164, listQuery, ulid } from './common';
 import type { SchemaType } from './common';
+import { MAX_URL_LENGTH } from './webhooks';
 
 export const CHANNELS = ['auto', 'imessage', 'sms', 'rcs'] as const;
 export const MESSAGE_TYPES = ['otp', 'alert', 'marketing'] as const;
-export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'blocked', 'received'] as const;
+export const MESSAGE_STATUSES = ['scheduled', 'queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'blocked', 'received', 'cancelled'] as const;
 export const MAX_BODY_LENGTH = 1600;
+/** How far ahead a send may be scheduled: a month and a few days, so "same day next month" always fits. */
+export const MAX_SCHEDULE_DAYS = 35;
+export const MAX_CLIENT_REFERENCE_LENGTH = 256;
 
 export type SendMessageBody = SchemaType<typeof sendMessageSchema>;
 
@@ -24,6 +28,10 @@ export const sendMessageSchema = {
     channel: { type: 'string', enum: CHANNELS },
     from_number: e164,
     message_type: { type: 'string', enum: MESSAGE_TYPES },
+    /** Checked like a webhook endpoint's URL (shared/webhooks/ssrf.ts), here and on every connection. */
+    status_callback: { type: 'string', minLength: 1, maxLength: MAX_URL_LENGTH },
+    client_reference: { type: 'string', minLength: 1, maxLength: MAX_CLIENT_REFERENCE_LENGTH },
+    send_at: { type: 'string', format: 'date-time' },
   },
 } as const;
 
@@ -39,6 +47,7 @@ export const listMessagesQuery = {
   to: e164,
   from: e164,
   campaign_id: ulid,
+  client_reference: { type: 'string', minLength: 1, maxLength: MAX_CLIENT_REFERENCE_LENGTH },
   created_after: { type: 'string', format: 'date-time' },
   created_before: { type: 'string', format: 'date-time' },
 } as const;

@@ -62,6 +62,9 @@ export const messageResponse = resource({
   status: { type: 'string', enum: MESSAGE_STATUSES },
   reason: nullableText,
   campaign_id: nullableId,
+  client_reference: { type: ['string', 'null'], description: 'The reference given on send, echoed on the message, its events, webhooks and status callbacks.' },
+  status_callback: { type: ['string', 'null'], description: "The message's own status callback URL, if given on send." },
+  send_at: { ...nullableDateTime, description: 'When a scheduled send is (or was) released; null for an immediate send.' },
   sandbox: { type: 'boolean' },
   was_downgraded: {
     type: 'boolean',
@@ -76,10 +79,12 @@ export const messageResponse = resource({
 
 export const messageAcceptedResponse = resource({
   message_id: text,
-  status: { type: 'string', enum: ['queued'] },
+  status: { type: 'string', enum: ['queued', 'scheduled'], description: '`scheduled` when `send_at` was given.' },
   from: nullablePhone,
   channel: { type: 'string', enum: CHANNELS },
   estimated_delivery_ms: count,
+  client_reference: nullableText,
+  send_at: nullableDateTime,
 });
 
 export const messageEventResponse = resource({
@@ -87,6 +92,14 @@ export const messageEventResponse = resource({
   status: { type: 'string', enum: MESSAGE_STATUSES },
   reason: nullableText,
   occurred_at: dateTime,
+  client_reference: { type: ['string', 'null'], description: "The message's client_reference." },
+});
+
+export const statusCallbackSecretResponse = resource({
+  secret: { type: 'string', description: '`whsec_` + base64: signs every status callback POST (X-Senderz-Signature and Standard Webhooks headers).' },
+  previous_secret_expires_at: { ...nullableDateTime, description: 'During a rotation overlap the previous secret also signs, until then.' },
+  created_at: dateTime,
+  updated_at: dateTime,
 });
 
 export const capabilityResponse = resource({

@@ -31,6 +31,7 @@ export function messageEventPayload(eventId: string, message: MessageRow, histor
   if (message.direction === 'inbound' && message.body !== null) payload.body = message.body;
   if (message.campaign_id) payload.campaign_id = message.campaign_id;
   if (message.direction === 'outbound') payload.was_downgraded = message.was_downgraded;
+  if (message.client_reference !== null) payload.client_reference = message.client_reference;
   payload[`${history.status}_at`] = new Date(history.occurred_at).toISOString();
   return payload;
 }

@@ -31,8 +31,9 @@ describe('POST /v1/messages', () => {
     const a = await tenantWithLine();
     const res = await api().post('/v1/messages').set(a.auth).send({ to: '+15551234568', body: 'hello' });
     expect(res.status, JSON.stringify(res.body)).to.equal(202);
-    expect(res.body.data).to.have.all.keys('message_id', 'status', 'from', 'channel', 'estimated_delivery_ms');
+    expect(res.body.data).to.have.all.keys('message_id', 'status', 'from', 'channel', 'estimated_delivery_ms', 'client_reference', 'send_at');
     expect(res.body.data.status).to.equal('queued');
+    expect(res.body.data).to.include({ client_reference: null, send_at: null });
     expect(res.body.data.channel).to.equal('auto');
     expect(res.body.data.message_id).to.match(/^[0-9A-HJKMNP-TV-Z]{26}$/);
     const got = await api().get(`/v1/messages/${res.body.data.message_id}`).set(a.auth);

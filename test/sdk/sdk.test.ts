@@ -65,6 +65,37 @@ describe('SDK against the running platform', function () {
     expect(message.direction).to.equal('outbound');
   });
 
+  it('when a send is scheduled with a client_reference and a status_callback, then cancel stops it and the callbacks verify with the status callback secret', async () => {
+    const receiver = await startReceiver();
+    try {
+      const accepted = await client.messages.send({
+        to: '+15551234569',
+        body: 'Later from the SDK',
+        client_reference: 'sdk-order-1',
+        status_callback: receiver.url,
+        send_at: new Date(Date.now() + 60000).toISOString(),
+      });
+      expect(accepted.status).to.equal('scheduled');
+      const cancelled = await client.messages.cancel(accepted.message_id);
+      expect(cancelled).to.include({ status: 'cancelled', client_reference: 'sdk-order-1' });
+      const again = await client.messages.cancel(accepted.message_id).catch((error: unknown) => error);
+      expect(again).to.be.instanceOf(SenderzError);
+      expect((again as SenderzError).status).to.equal(409);
+
+      await eventually(async () => receiver.received.length >= 2, 15000, 'two status callbacks');
+      const { secret } = await client.webhooks.statusCallbackSecret();
+      const statuses = receiver.received.map((got) => {
+        expect(verifyStandardWebhook(got.raw, got.headers, secret)).to.equal(true);
+        const event = parseWebhookEvent(got.raw, got.headers, secret) as unknown as { status: string; client_reference: string };
+        expect(event.client_reference).to.equal('sdk-order-1');
+        return event.status;
+      });
+      expect(statuses.sort()).to.deep.equal(['cancelled', 'scheduled']);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('when messages span several pages, then iterate yields each once, newest first, following next_cursor', async () => {
     const own = await createTenant();
     const sandbox = new Senderz({ apiKey: own.testKey, baseUrl: platform.url });

@@ -3,7 +3,8 @@ import { NotFoundError } from '../../shared/errors';
 import { getMessage } from '../../shared/data/messages';
 import { createDeliveries, getWebhookEvent, messageHistoryForWebhooks, recordMessageEvent, subscribedWebhooks } from '../../shared/data/webhooks';
 import { EVENT_TYPES } from '../../shared/events';
-import { consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
+import { addToOutbox, consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
+import { statusCallbackJob } from '../../shared/data/status-callbacks';
 import type { JobPayload } from '../../shared/queues';
 import { messageEventPayload } from '../../shared/webhooks/payload';
 import type { WorkerDeps } from '../deps';
@@ -15,7 +16,8 @@ const ANNOUNCED: ReadonlySet<string> = new Set(EVENT_TYPES);
  * `message-event`: one message history row → one event row (made once, even
  * when the job runs twice) → one delivery per subscribed, enabled endpoint.
  * Most messages' tenants have no endpoint for most statuses: that case costs
- * one short transaction and writes nothing but the outbox delete.
+ * one short transaction and writes nothing but the outbox delete. A message
+ * with its own status_callback also gets a `status-callback` job.
  */
 export function createMessageEventFanOut(deps: WorkerDeps) {
   return async function messageEvent(payload: JobPayload<'webhooks', 'message-event'>): Promise<JobOutcome> {
@@ -28,12 +30,15 @@ export function createMessageEventFanOut(deps: WorkerDeps) {
       const history = await messageHistoryForWebhooks(t, messageId, sequence);
       if (!history) throw new NotFoundError('message event');
       const type = `message.${history.status}`;
-      if (!ANNOUNCED.has(type) || !history.subscribed) return [];
+      // The message's own status_callback hears of every step, whoever else listens.
+      const callbacks = history.has_status_callback ? [statusCallbackJob(tenantId, messageId, sequence)] : [];
+      await addToOutbox(t, callbacks);
+      if (!ANNOUNCED.has(type) || !history.subscribed) return callbacks;
       const message = await getMessage(t, messageId);
       // Sandbox traffic reaches webhooks only when the send asked for it.
-      if (message.sandbox && !message.dispatch_webhook) return [];
+      if (message.sandbox && !message.dispatch_webhook) return callbacks;
       const webhooks = await subscribedWebhooks(t, type);
-      if (webhooks.length === 0) return [];
+      if (webhooks.length === 0) return callbacks;
       const event = await recordMessageEvent(t, {
         messageId,
         sequence,
@@ -41,7 +46,7 @@ export function createMessageEventFanOut(deps: WorkerDeps) {
         sandbox: message.sandbox,
         payload: (eventId) => messageEventPayload(eventId, message, history),
       });
-      return createDeliveries(t, event.id, webhooks.map((webhook) => webhook.id));
+      return [...callbacks, ...(await createDeliveries(t, event.id, webhooks.map((webhook) => webhook.id)))];
     });
     await enqueueAll(deps.queues, jobs);
     return done(`${jobs.length} deliveries`);
