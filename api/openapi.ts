@@ -195,7 +195,7 @@ export const ROUTES: RouteDoc[] = [
     path: '/device/v1/events',
     operationId: 'reportDeviceEvents',
     summary: 'A phone-line bridge reports sends, deliveries, reads, failures, inbound messages and heartbeats',
-    description: 'DEVICE-PROTOCOL.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.',
+    description: 'docs/device-protocol.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.',
     tag: 'Devices',
     auth: 'device',
     body: 'DeviceEventsRequest',
@@ -836,7 +836,7 @@ export function buildOpenApiDocument(routes: RouteDoc[] = ROUTES) {
         portalJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "A portal user's JWT from the configured OIDC provider; a claim names the tenant. Same routes, same isolation." },
         operatorBearer: { type: 'http', scheme: 'bearer', description: 'The operator credential, `Authorization: Bearer $ADMIN_API_KEY`, for /admin.' },
         operatorBasic: { type: 'http', scheme: 'basic', description: 'The operator credential for browsers (Bull Board): any user name, the admin key as the password.' },
-        deviceSignature: { type: 'apiKey', in: 'header', name: 'X-Senderz-Signature', description: "A phone line's HMAC-SHA256 signature over `X-Senderz-Timestamp` and the raw body, with the line secret (DEVICE-PROTOCOL.md)." },
+        deviceSignature: { type: 'apiKey', in: 'header', name: 'X-Senderz-Signature', description: "A phone line's HMAC-SHA256 signature over `X-Senderz-Timestamp` and the raw body, with the line secret (docs/device-protocol.md)." },
       },
     },
   };

@@ -1,5 +1,5 @@
 // The simulator's own HTTP client for posting events to the platform. It is a
-// bridge written from DEVICE-PROTOCOL.md alone, so it shares no code with the
+// bridge written from docs/device-protocol.md alone, so it shares no code with the
 // platform. node:http with a kept-alive agent rather than fetch: on a small
 // machine fetch costs several times the CPU per small JSON post.
 import http from 'node:http';

@@ -1,4 +1,4 @@
-// The bridge side of DEVICE-PROTOCOL.md (platform → bridge): the signed POST /v1/send,
+// The bridge side of docs/device-protocol.md (platform → bridge): the signed POST /v1/send,
 // POST /v1/capabilities and GET /v1/health of each line, under /lines/<line>/v1/* (or the bare
 // /v1/* while exactly one line is registered). Every request is checked for its method, its
 // signature and its timestamp before anything else; what a send then does is up to lines.ts.

@@ -67,7 +67,7 @@ export interface paths {
         put?: never;
         /**
          * A phone-line bridge reports sends, deliveries, reads, failures, inbound messages and heartbeats
-         * @description DEVICE-PROTOCOL.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.
+         * @description docs/device-protocol.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.
          */
         post: operations["reportDeviceEvents"];
         delete?: never;
