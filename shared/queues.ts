@@ -14,6 +14,8 @@ export interface JobRegistry {
     'process-inbound': { tenantId: string; messageId: string };
     /** Sandbox messages: the synthetic delivery steps, no device involved. */
     'sandbox-advance': { tenantId: string; messageId: string };
+    /** A message with attachments: download and store them, then route it (or fail it naming the attachment's problem). */
+    'fetch-media': { tenantId: string; messageId: string };
   };
   dispatch: {
     'dispatch-message': { tenantId: string; messageId: string; dispatchId: string };
@@ -73,6 +75,7 @@ const schemas: { [Q in QueueName]: { [J in JobName<Q>]: object } } = {
     'route-message': idsSchema('tenantId', 'messageId'),
     'process-inbound': idsSchema('tenantId', 'messageId'),
     'sandbox-advance': idsSchema('tenantId', 'messageId'),
+    'fetch-media': idsSchema('tenantId', 'messageId'),
   },
   dispatch: { 'dispatch-message': idsSchema('tenantId', 'messageId', 'dispatchId') },
   webhooks: {

@@ -20,6 +20,8 @@ export interface NewOutboundMessage {
   systemReply?: boolean;
   /** Record the message as blocked with this reason instead of routing it. */
   blockedReason?: string;
+  /** The first job instead of routing: `fetch-media` downloads the attachments, then routes. */
+  firstJob?: 'fetch-media';
   /** Refuse with no_line / pinned_unavailable when the tenant has no usable line (the API's 503/400). */
   checkLines?: { pool: string };
 }
@@ -35,13 +37,16 @@ export interface AcceptedMessage {
   jobs: OutboxJob[];
 }
 
+function firstJobOf(input: NewOutboundMessage): 'fetch-media' | 'sandbox-advance' | 'route-message' {
+  return input.firstJob ?? (input.sandbox ? 'sandbox-advance' : 'route-message');
+}
+
 /** The jobs an accepted message puts in the outbox (mirrors senderz_accept_outbound). */
 function acceptedJobs(tenantId: string, id: string, status: 'queued' | 'blocked', announced: boolean, input: NewOutboundMessage): OutboxJob[] {
   const jobs: OutboxJob[] = [];
   if (status === 'queued') {
     const priority = messagePriority(input.messageType, Boolean(input.campaignId));
-    const job = input.sandbox ? 'sandbox-advance' : 'route-message';
-    jobs.push(outboxJob('sending', job, id, { tenantId, messageId: id }, { priority }));
+    jobs.push(outboxJob('sending', firstJobOf(input), id, { tenantId, messageId: id }, { priority }));
   }
   const announce = messageEventJob(tenantId, id, 1, status);
   if (announce && announced) jobs.push(announce);
@@ -74,7 +79,7 @@ export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: stri
     input.sandbox,
     input.dispatchWebhook,
     input.systemReply ?? false,
-    input.sandbox ? 'sandbox-advance' : 'route-message',
+    firstJobOf(input),
     priority,
     input.blockedReason ?? null,
   ]);

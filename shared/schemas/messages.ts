@@ -1,4 +1,5 @@
 import { e164, listQuery, ulid } from './common';
+import { MAX_MEDIA_PER_MESSAGE } from '../media/rules';
 import type { SchemaType } from './common';
 
 export const CHANNELS = ['auto', 'imessage', 'sms', 'rcs'] as const;
@@ -24,11 +25,19 @@ export const sendMessageSchema = {
     channel: { type: 'string', enum: CHANNELS },
     from_number: e164,
     message_type: { type: 'string', enum: MESSAGE_TYPES },
+    /** Attachments the platform downloads (in a worker) and carries to the device; see shared/media/rules.ts. */
+    media_urls: { type: 'array', minItems: 1, maxItems: MAX_MEDIA_PER_MESSAGE, items: { type: 'string', minLength: 1, maxLength: 2048 } },
   },
 } as const;
 
 export const sendMessageQuery = {
   dispatch_webhook: { type: 'boolean' },
+} as const;
+
+/** The bridges' signed download of an attachment (docs/device-protocol.md, Media). */
+export const signedMediaQuery = {
+  expires: { type: 'string', maxLength: 12, description: 'Unix seconds.' },
+  signature: { type: 'string', maxLength: 64, description: 'Hex HMAC-SHA256.' },
 } as const;
 
 export const listMessagesQuery = {

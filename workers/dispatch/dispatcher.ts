@@ -4,9 +4,10 @@ import { NotFoundError } from '../../shared/errors';
 import { getMessage, Channel } from '../../shared/data/messages';
 import { getOwnTenant } from '../../shared/data/tenants';
 import { cachedCapabilities, recordIncapable, storeCapabilities } from '../../shared/data/capabilities';
-import { createDispatchStatements, insertReroutedDispatch, settlePendingDispatch } from '../../shared/data/dispatches';
+import { createDispatchStatements, DispatchContext, insertReroutedDispatch, settlePendingDispatch } from '../../shared/data/dispatches';
 import { linesHeldByOthers } from '../../shared/data/routes';
-import { callBridge, SendPush } from '../../shared/device/client';
+import { callBridge, SendMedia, SendPush } from '../../shared/device/client';
+import { signedMediaUrl } from '../../shared/media/rules';
 import { transitionMessage } from '../../shared/messages/status';
 import { messagePriority } from '../../shared/messages/priority';
 import { enqueueAll, outboxJob, OutboxJob } from '../../shared/outbox';
@@ -83,6 +84,12 @@ export function createDispatcher(deps: WorkerDeps) {
     return done(`failed: ${reason}`);
   }
 
+  function mediaForPush(tenantId: string, item: DispatchContext['media'][number]): SendMedia {
+    const entry: SendMedia = { url: signedMediaUrl(config.publicUrl, config.encryptionKey, tenantId, item.id), content_type: item.content_type ?? 'application/octet-stream', size: item.size ?? 0 };
+    if (item.filename) entry.filename = item.filename;
+    return entry;
+  }
+
   return async function dispatchMessage(payload: Payload, job: Job): Promise<JobOutcome> {
     const { tenantId, messageId, dispatchId } = payload;
 
@@ -93,6 +100,9 @@ export function createDispatcher(deps: WorkerDeps) {
 
     const line = context.line_enabled && context.line_status === 'online' ? await lines.line(context.line_id) : null;
     if (!line) return reroute(payload, 'line_unavailable', context.line_id);
+    // SMS cannot carry attachments (no MMS): another channel on any line, or the message fails naming why.
+    const media = context.media ?? [];
+    if (media.length > 0 && context.channel === 'sms') return reroute(payload, 'media_not_supported_on_sms', context.line_id, new Set<Channel>(['sms']));
 
     // Per-minute throughput first, then the line's warm-up cap for the day, each with this
     // tenant's fair share of a pooled line and a reserve for OTP and alerts (shared/compliance/line-slots.ts).
@@ -110,6 +120,8 @@ export function createDispatcher(deps: WorkerDeps) {
       body: context.body ?? '',
       channel: context.channel,
     };
+    // Signed afresh on every push: a retry or a re-route never hands the bridge an expired URL.
+    if (media.length > 0) push.media = media.map((item) => mediaForPush(tenantId, item));
     let status: number;
     let error: string | undefined;
     try {

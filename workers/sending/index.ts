@@ -5,17 +5,19 @@ import { createInboundProcessor, InboundFollowUp } from './inbound';
 import { createSandboxAdvancer } from './sandbox';
 import { ComplianceCheck, defaultComplianceChecks } from './compliance';
 import { createAutoReplyFollowUp } from './auto-reply';
+import { createMediaFetcher } from './media';
 
 export interface SendingPoolOptions {
   checks?: ComplianceCheck[];
   inboundFollowUps?: InboundFollowUp[];
 }
 
-/** The sending (router) pool: routing, inbound processing, sandbox delivery. */
+/** The sending (router) pool: attachments, routing, inbound processing, sandbox delivery. */
 export function createSendingHandlers(deps: WorkerDeps, options: SendingPoolOptions = {}): QueueHandlers<'sending'> {
   return {
     'route-message': createRouter(deps, options.checks ?? defaultComplianceChecks()),
     'process-inbound': createInboundProcessor(deps, options.inboundFollowUps ?? [createAutoReplyFollowUp()]),
     'sandbox-advance': createSandboxAdvancer(deps),
+    'fetch-media': createMediaFetcher(deps),
   };
 }
