@@ -200,6 +200,19 @@ describe('media attachments', function () {
     expect((await api().get(signed.replace(/\?.*$/, ''))).status).to.equal(404);
   });
 
+  it('when a test key sends an attachment, then it is downloaded and stored, and the synthetic delivery follows', async () => {
+    const res = await api().post('/v1/messages').set(tenant.sandboxAuth).send({ to: '+15555550001', media_urls: [`${media.url}/photo.png`] });
+    expect(res.status, JSON.stringify(res.body)).to.equal(202);
+    const id = res.body.data.message_id as string;
+    const message = await eventually(async () => {
+      const current = (await api().get(`/v1/messages/${id}`).set(tenant.sandboxAuth)).body.data;
+      return current?.status === 'delivered' ? current : null;
+    }, 20000, 'sandbox delivered');
+    expect(message.media[0]).to.include({ status: 'stored', size: PHOTO.length });
+    expect((await api().get(`/v1/messages/${id}/media/${message.media[0].id}`).set(tenant.sandboxAuth)).status).to.equal(200);
+    expect((await api().get(`/v1/messages/${id}/media/${message.media[0].id}`).set(tenant.auth)).status).to.equal(404);
+  });
+
   const failures: [string, string, string][] = [
     ['larger than 5 MiB (streamed without a length)', '/huge.mp4', 'media_too_large'],
     ['of a type that is not allowed', '/page.html', 'media_type_not_allowed'],
