@@ -42,7 +42,8 @@ export async function up(knex: Knex): Promise<void> {
     t.smallint('position').notNullable();
     // Where the tenant (outbound) or the bridge (inbound) said the attachment is.
     t.text('source_url').notNullable();
-    // pending: not fetched yet; stored: content holds the bytes; failed: error says why.
+    // pending: not fetched yet; stored: content holds the bytes; failed: error says why;
+    // purged: the bytes were cleared with the message body after the retention period.
     t.text('status').notNullable().defaultTo('pending');
     t.text('content_type');
     t.integer('size_bytes');
@@ -53,9 +54,10 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('stored_at', { useTz: true });
     t.primary(['tenant_id', 'id']);
     t.unique(['tenant_id', 'message_id', 'position']);
+    t.index(['created_at'], 'message_media_stored_created_at_idx', { predicate: knex.whereRaw("status = 'stored'") });
     t.foreign(['tenant_id', 'message_id']).references(['tenant_id', 'id']).inTable('messages').onDelete('CASCADE');
   });
-  await knex.raw("ALTER TABLE message_media ADD CONSTRAINT message_media_status_check CHECK (status IN ('pending', 'stored', 'failed'))");
+  await knex.raw("ALTER TABLE message_media ADD CONSTRAINT message_media_status_check CHECK (status IN ('pending', 'stored', 'failed', 'purged'))");
   await knex.raw('ALTER TABLE message_media ENABLE ROW LEVEL SECURITY');
   await knex.raw('ALTER TABLE message_media FORCE ROW LEVEL SECURITY');
   await knex.raw(`CREATE POLICY tenant_isolation ON message_media USING (tenant_id = ${CURRENT_TENANT}) WITH CHECK (tenant_id = ${CURRENT_TENANT})`);

@@ -1591,10 +1591,10 @@ export interface components {
                 /** @description A ULID. */
                 id: string;
                 /**
-                 * @description pending until the platform has downloaded it; failed with `error` when it could not.
+                 * @description pending until the platform has downloaded it; failed with `error` when it could not; purged once the bytes were cleared with the body (90 days).
                  * @enum {string}
                  */
-                status: "pending" | "stored" | "failed";
+                status: "pending" | "stored" | "failed" | "purged";
                 content_type: string | null;
                 size: number | null;
                 filename: string | null;

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
 import { NotFoundError } from '../errors';
 import { newId } from '../ids';
@@ -9,7 +10,7 @@ import { filenameOf } from '../media/rules';
  * once fetched, or `failed` with the reason. Reads list metadata; only
  * `mediaContent` loads the bytes.
  */
-export type MediaStatus = 'pending' | 'stored' | 'failed';
+export type MediaStatus = 'pending' | 'stored' | 'failed' | 'purged';
 
 export interface MediaSummary {
   id: string;
@@ -106,4 +107,23 @@ export async function mediaContent(t: TenantTx, mediaId: string, messageId?: str
     | undefined;
   if (!row) throw new NotFoundError('media');
   return row;
+}
+
+/**
+ * Retention, across tenants on the owner pool, with the message bodies: clears
+ * the bytes of attachments older than `days` (their metadata stays, as
+ * `purged`), in batches of `batch`; returns how many.
+ */
+export async function purgeOldMedia(owner: Knex, days: number, batch = 500): Promise<number> {
+  let purged = 0;
+  for (;;) {
+    const result = await owner.raw(
+      `UPDATE message_media SET content = NULL, status = 'purged'
+        WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM message_media
+                WHERE status = 'stored' AND created_at < now() - make_interval(days => ?) LIMIT ?)`,
+      [days, batch],
+    );
+    purged += result.rowCount ?? 0;
+    if ((result.rowCount ?? 0) < batch) return purged;
+  }
 }

@@ -53,7 +53,11 @@ export const errorResponse = {
 
 export const messageMediaResponse = resource({
   id: id,
-  status: { type: 'string', enum: ['pending', 'stored', 'failed'], description: 'pending until the platform has downloaded it; failed with `error` when it could not.' },
+  status: {
+    type: 'string',
+    enum: ['pending', 'stored', 'failed', 'purged'],
+    description: 'pending until the platform has downloaded it; failed with `error` when it could not; purged once the bytes were cleared with the body (90 days).',
+  },
   content_type: nullableText,
   size: nullableCount,
   filename: nullableText,

@@ -11,6 +11,8 @@ import { acceptOutbound } from '../../shared/messages/outbound';
 import { signedMediaUrl } from '../../shared/media/rules';
 import { createSendingHandlers } from '../../workers/sending';
 import { createMediaFetcher } from '../../workers/sending/media';
+import { BODY_RETENTION_DAYS, createMaintenanceHandlers } from '../../workers/maintenance';
+import { fakeJob, outcomeText } from '../helpers/jobs';
 
 /** A small but real PNG-sized payload: random bytes, so a mix-up of two attachments cannot pass. */
 const PHOTO = crypto.randomBytes(48 * 1024);
@@ -211,6 +213,22 @@ describe('media attachments', function () {
     expect(message.media[0]).to.include({ status: 'stored', size: PHOTO.length });
     expect((await api().get(`/v1/messages/${id}/media/${message.media[0].id}`).set(tenant.sandboxAuth)).status).to.equal(200);
     expect((await api().get(`/v1/messages/${id}/media/${message.media[0].id}`).set(tenant.auth)).status).to.equal(404);
+  });
+
+  it(`when an attachment is older than ${BODY_RETENTION_DAYS} days, then the retention purge clears its bytes with the body and keeps what it was`, async () => {
+    const old = await send(tenant, { to: '+15551234568', body: 'old', media_urls: [`${media.url}/photo.png`] });
+    const fresh = await send(tenant, { to: '+15551234568', body: 'fresh', media_urls: [`${media.url}/photo.png`] });
+    const [oldMessage, freshMessage] = [await settled(tenant, old), await settled(tenant, fresh)];
+    const longAgo = new Date(Date.now() - (BODY_RETENTION_DAYS + 1) * 24 * 3600 * 1000);
+    await harness().db.owner('message_media').where({ tenant_id: tenant.id, message_id: old }).update({ created_at: longAgo });
+
+    const outcome = outcomeText(await createMaintenanceHandlers(platform.deps)['purge-bodies']({} as never, fakeJob('purge-bodies', {})));
+    expect(outcome).to.match(/and [1-9]\d* attachments$/);
+    const shown = (await api().get(`/v1/messages/${old}`).set(tenant.auth)).body.data.media[0];
+    expect(shown).to.include({ status: 'purged', content_type: 'image/png', size: PHOTO.length, url: null });
+    expect((await harness().db.owner('message_media').where({ message_id: old }).first()).content).to.equal(null);
+    expect((await api().get(`/v1/messages/${old}/media/${oldMessage.media[0].id}`).set(tenant.auth)).status).to.equal(404);
+    expect((await api().get(`/v1/messages/${fresh}/media/${freshMessage.media[0].id}`).set(tenant.auth)).status).to.equal(200);
   });
 
   const failures: [string, string, string][] = [
