@@ -28,6 +28,7 @@ import { campaignRoutes } from './routes/campaigns';
 import { subaccountRoutes } from './routes/subaccounts';
 import { aiRoutes } from './routes/ai';
 import { deviceRoutes } from './routes/device';
+import { mediaDownloadRoutes } from './routes/media';
 import { webhookRoutes } from './routes/webhooks';
 import { statusCallbackSecretRoutes } from './routes/status-callback-secret';
 import { optOutRoutes } from './routes/opt-outs';
@@ -92,6 +93,7 @@ export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
   // The reference (PRODUCT.md §7): no credential.
   app.use(referenceRoutes());
   app.use('/device', deviceRoutes(deps));
+  app.use('/media', mediaDownloadRoutes(deps));
 
   // Operator API and Bull Board.
   const board = new ExpressAdapter();

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { listQuery } from '../shared/schemas/common';
 import { createApiKeySchema } from '../shared/schemas/api-keys';
-import { capabilityNumbersSchema, listMessagesQuery, sendMessageQuery, sendMessageSchema } from '../shared/schemas/messages';
+import { capabilityNumbersSchema, listMessagesQuery, sendMessageQuery, sendMessageSchema, signedMediaQuery } from '../shared/schemas/messages';
 import { createContactSchema, importContactsSchema, importCsvQuery, listContactsQuery, updateContactSchema } from '../shared/schemas/contacts';
 import { createGroupSchema, groupMembersSchema, listGroupsQuery, updateGroupSchema } from '../shared/schemas/groups';
 import { createTemplateSchema, listTemplatesQuery, updateTemplateSchema } from '../shared/schemas/templates';
@@ -152,8 +152,8 @@ export interface RouteDoc {
     status: number;
     /** Other success statuses with the same body (e.g. 200 for an opt-out that already existed). */
     also?: number[];
-    /** `data`: `{data: X}`; `list`: `{data: X[], next_cursor}`; `array`: `{data: X[]}`; `bare`: X itself; `csv`: text/csv. */
-    shape: 'data' | 'list' | 'array' | 'bare' | 'csv';
+    /** `data`: `{data: X}`; `list`: `{data: X[], next_cursor}`; `array`: `{data: X[]}`; `bare`: X itself; `csv`: text/csv; `binary`: a file of its own type. */
+    shape: 'data' | 'list' | 'array' | 'bare' | 'csv' | 'binary';
     schema?: SchemaName | Schema;
     description: string;
   };
@@ -196,7 +196,7 @@ export const ROUTES: RouteDoc[] = [
     path: '/device/v1/events',
     operationId: 'reportDeviceEvents',
     summary: 'A phone-line bridge reports sends, deliveries, reads, failures, inbound messages and heartbeats',
-    description: 'DEVICE-PROTOCOL.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.',
+    description: 'docs/device-protocol.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.',
     tag: 'Devices',
     auth: 'device',
     body: 'DeviceEventsRequest',
@@ -205,6 +205,19 @@ export const ROUTES: RouteDoc[] = [
       'X-Senderz-Timestamp': { schema: { type: 'string' }, description: 'Unix seconds; part of the signed bytes.', required: true },
     },
     response: { status: 202, shape: 'bare', schema: 'DeviceEventsAccepted', description: 'Applied (duplicates by event id are ignored).' },
+  },
+  {
+    method: 'get',
+    path: '/media/v1/{tenantId}/{mediaId}',
+    operationId: 'downloadSignedMedia',
+    summary: "A bridge downloads an outbound message's attachment",
+    description:
+      'docs/device-protocol.md, Media: the URL the platform puts in a push, signed (`signature`, HMAC-SHA256 with a platform key over `<tenant id>.<media id>.<expires>`) and valid until `expires` (unix seconds, one hour). No API key. A wrong, expired or re-addressed URL answers 404 like an unknown one.',
+    tag: 'Devices',
+    auth: 'none',
+    params: { tenantId: { type: 'string' }, mediaId: { type: 'string', format: 'ulid' } },
+    query: signedMediaQuery,
+    response: { status: 200, shape: 'binary', description: 'The attachment, with its stored Content-Type.' },
   },
 
   // Operator.
@@ -290,7 +303,8 @@ export const ROUTES: RouteDoc[] = [
     operationId: 'sendMessage',
     summary: 'Send a message',
     description:
-      'Give `body` or `template` (+ `data`). Enqueued, not delivered: follow it with GET /v1/messages/{id}/events or webhooks. An opted-out recipient answers 403 `OPTED_OUT` (recorded as a blocked message). Sandbox keys (`tf_test_`) get synthetic delivery; `?dispatch_webhook=true` makes them fire webhooks. ' +
+      'Give `body` or `template` (+ `data`), and/or `media_urls` (up to 10 http(s) URLs of pictures, video, audio, PDF or vCards, 5 MiB each; not on `channel: sms`, which answers 400 `MEDIA_NOT_SUPPORTED`). Attachments are downloaded by the platform after the 202; one that cannot be taken fails the message with `media_too_large`, `media_type_not_allowed`, `media_unreachable` or `media_url_blocked`. Enqueued, not delivered: follow it with GET /v1/messages/{id}/events or webhooks. An opted-out recipient answers 403 `OPTED_OUT` (recorded as a blocked message). Sandbox keys (`tf_test_`) get synthetic delivery; `?dispatch_webhook=true` makes them fire webhooks. ' +
+
       '`client_reference` is your own string, echoed on the message, its events, its webhooks and its status callbacks. `status_callback` is a URL (refused like a webhook URL when it points to a private or link-local address) that receives every status change of this message as a signed POST (see GET /v1/status-callback-secret). ' +
       '`send_at` (ISO 8601, in the future, at most 35 days ahead) schedules the send: the message is `scheduled` until then and can be cancelled with DELETE /v1/messages/{id}.',
     tag: 'Messages',
@@ -331,6 +345,17 @@ export const ROUTES: RouteDoc[] = [
     tag: 'Messages',
     auth: 'tenant',
     response: { status: 200, shape: 'array', schema: 'MessageEvent', description: 'Every status the message went through; `sequence` strictly increases.' },
+  },
+  {
+    method: 'get',
+    path: '/v1/messages/{id}/media/{mediaId}',
+    operationId: 'getMessageMedia',
+    summary: "Download one of a message's attachments",
+    description: `The bytes, with the stored Content-Type (\`nosniff\`; anything but pictures, video and audio comes as an attachment). Only stored attachments: a pending or failed one is 404. ${tenantIdNote}`,
+    tag: 'Messages',
+    auth: 'tenant',
+    params: { mediaId: { type: 'string', format: 'ulid' } },
+    response: { status: 200, shape: 'binary', description: 'The attachment.' },
   },
 
   // Capabilities.
@@ -705,7 +730,7 @@ function schemaOf(schema: SchemaName | Schema): Schema {
 
 function successBody(route: RouteDoc): Schema | null {
   const { shape, schema } = route.response;
-  if (shape === 'csv') return null;
+  if (shape === 'csv' || shape === 'binary') return null;
   const item = schema ? schemaOf(schema) : {};
   switch (shape) {
     case 'data':
@@ -775,7 +800,11 @@ function operation(route: RouteDoc) {
   const success = {
     description: route.response.description,
     headers,
-    content: body ? { 'application/json': { schema: body } } : { 'text/csv': { schema: { type: 'string' } } },
+    content: body
+      ? { 'application/json': { schema: body } }
+      : route.response.shape === 'binary'
+        ? { '*/*': { schema: { type: 'string', format: 'binary' } } }
+        : { 'text/csv': { schema: { type: 'string' } } },
   };
   const responseMap: Record<string, unknown> = { [String(route.response.status)]: success };
   for (const status of route.response.also ?? []) responseMap[String(status)] = { ...success, description: `See ${route.response.status}.` };
@@ -873,7 +902,7 @@ export function buildOpenApiDocument(routes: RouteDoc[] = ROUTES) {
         portalJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "A portal user's JWT from the configured OIDC provider; a claim names the tenant. Same routes, same isolation." },
         operatorBearer: { type: 'http', scheme: 'bearer', description: 'The operator credential, `Authorization: Bearer $ADMIN_API_KEY`, for /admin.' },
         operatorBasic: { type: 'http', scheme: 'basic', description: 'The operator credential for browsers (Bull Board): any user name, the admin key as the password.' },
-        deviceSignature: { type: 'apiKey', in: 'header', name: 'X-Senderz-Signature', description: "A phone line's HMAC-SHA256 signature over `X-Senderz-Timestamp` and the raw body, with the line secret (DEVICE-PROTOCOL.md)." },
+        deviceSignature: { type: 'apiKey', in: 'header', name: 'X-Senderz-Signature', description: "A phone line's HMAC-SHA256 signature over `X-Senderz-Timestamp` and the raw body, with the line secret (docs/device-protocol.md)." },
       },
     },
   };

@@ -16,6 +16,8 @@ export interface JobRegistry {
     'sandbox-advance': { tenantId: string; messageId: string };
     /** A scheduled send at its send_at: scheduled → queued, then routed (or advanced, in the sandbox). */
     'release-scheduled': { tenantId: string; messageId: string };
+    /** A message with attachments: download and store them, then route it (or fail it naming the attachment's problem). */
+    'fetch-media': { tenantId: string; messageId: string };
   };
   dispatch: {
     'dispatch-message': { tenantId: string; messageId: string; dispatchId: string };
@@ -89,6 +91,7 @@ const schemas: { [Q in QueueName]: { [J in JobName<Q>]: object } } = {
     'process-inbound': idsSchema('tenantId', 'messageId'),
     'sandbox-advance': idsSchema('tenantId', 'messageId'),
     'release-scheduled': idsSchema('tenantId', 'messageId'),
+    'fetch-media': idsSchema('tenantId', 'messageId'),
   },
   dispatch: { 'dispatch-message': idsSchema('tenantId', 'messageId', 'dispatchId') },
   webhooks: {

@@ -1,6 +1,6 @@
 // The control API under /control/*, for tests, demos and the CLI: register lines and take them
 // offline, inject inbound messages and raw events, change the scripted behaviour, read what was
-// sent and wait for quiet. Not part of DEVICE-PROTOCOL.md; a real bridge has its own way in.
+// sent and wait for quiet. Not part of docs/device-protocol.md; a real bridge has its own way in.
 import type http from 'node:http';
 import { type ConfigPatch, cloneConfig } from './config';
 import {

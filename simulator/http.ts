@@ -1,5 +1,5 @@
 // The simulator's own HTTP client for posting events to the platform. It is a
-// bridge written from DEVICE-PROTOCOL.md alone, so it shares no code with the
+// bridge written from docs/device-protocol.md alone, so it shares no code with the
 // platform. node:http with a kept-alive agent rather than fetch: on a small
 // machine fetch costs several times the CPU per small JSON post.
 import http from 'node:http';
@@ -50,5 +50,41 @@ export function postJson(url: string, options: { headers: Record<string, string>
     options.signal?.addEventListener('abort', onAbort, { once: true });
     request.on('error', (error) => finish(error));
     request.end(options.body);
+  });
+}
+
+/** Largest attachment the simulator downloads (the protocol's limit is 5 MiB). */
+const MAX_MEDIA_BYTES = 5 * 1024 * 1024;
+
+/** GETs an attachment the platform signed for this push; rejects on a non-200, a timeout or more than 5 MiB. */
+export function getBytes(url: string, timeoutMs: number): Promise<{ contentType: string; content: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const transport = target.protocol === 'https:' ? https : target.protocol === 'http:' ? http : null;
+    if (!transport) return reject(new Error(`unsupported protocol ${target.protocol}`));
+    const request = transport.get(target, { agent: agents[target.protocol as 'http:' | 'https:'] }, (response) => {
+      if (response.statusCode !== 200) {
+        response.resume();
+        request.destroy();
+        return reject(new Error(`download answered ${response.statusCode}`));
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_MEDIA_BYTES) request.destroy(new Error('attachment too large'));
+        else chunks.push(chunk);
+      });
+      response.on('end', () => {
+        clearTimeout(timer);
+        resolve({ contentType: String(response.headers['content-type'] ?? ''), content: Buffer.concat(chunks) });
+      });
+      response.on('error', reject);
+    });
+    const timer = setTimeout(() => request.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    request.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
 }

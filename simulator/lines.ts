@@ -2,7 +2,9 @@
 // outboxes and heartbeats, the scripted behaviour (latencies, injected failures, capability rules),
 // the sends it accepted (one per dispatch_id) and the reports each one plays out. The protocol and
 // control modules call these functions with the one SimulatorState that server.ts creates.
+import crypto from 'node:crypto';
 import type { Logger } from 'pino';
+import { getBytes } from './http';
 import { type ConfigPatch, type SimulatorConfig, ConfigError, applyConfigPatch, cloneConfig } from './config';
 import { type OutgoingEvent, type Outbox, MAX_EVENTS_PER_POST, createOutbox, newEventId } from './outbox';
 import { isE164, numberMatchesRule } from './rules';
@@ -13,6 +15,8 @@ import {
   type LineSummary,
   type LineUpdate,
   type RawEventInput,
+  type ReceivedMedia,
+  type SendMedia,
   type SendRecord,
   type SendRequest,
   CHANNELS,
@@ -458,7 +462,22 @@ export async function receiveSend(state: SimulatorState, line: LineState, reques
     return answer(422, { error: 'not_rcs' });
   }
 
+  let media: ReceivedMedia[] | undefined;
+  if (request.media && request.media.length > 0) {
+    if (request.channel === 'sms') return answer(422, { error: 'media_not_supported' });
+    // A phone needs the attachment itself: download each one, as a real bridge would, before taking the push.
+    try {
+      media = await downloadMedia(request.media);
+    } catch (error) {
+      logger.warn({ ...logContext, reason: (error as Error).message }, 'attachment download failed');
+      return answer(422, { error: 'media_unavailable' });
+    }
+    // The same dispatch pushed again while this one downloaded: it was taken once, answer as a duplicate.
+    if (state.accepted.has(request.dispatch_id)) return answer(202, { accepted: true });
+  }
+
   const send: AcceptedSend = {
+    ...(media ? { media } : {}),
     dispatch_id: request.dispatch_id,
     message_id: request.message_id,
     line_id: request.line_id,
@@ -474,6 +493,16 @@ export async function receiveSend(state: SimulatorState, line: LineState, reques
   // Reports are timers: the first can fire only after the 202 below has been written.
   scheduleReports(state, send);
   return answer(202, { accepted: true });
+}
+
+async function downloadMedia(items: SendMedia[]): Promise<ReceivedMedia[]> {
+  const out: ReceivedMedia[] = [];
+  for (const item of items) {
+    const { content } = await getBytes(item.url, 5000);
+    if (content.length !== item.size) throw new Error(`attachment is ${content.length} bytes, the push said ${item.size}`);
+    out.push({ ...item, downloaded_size: content.length, sha256: crypto.createHash('sha256').update(content).digest('hex') });
+  }
+  return out;
 }
 
 /** The capability rules' answer for each number (SMS is always possible). */

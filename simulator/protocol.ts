@@ -1,4 +1,4 @@
-// The bridge side of DEVICE-PROTOCOL.md (platform → bridge): the signed POST /v1/send,
+// The bridge side of docs/device-protocol.md (platform → bridge): the signed POST /v1/send,
 // POST /v1/capabilities and GET /v1/health of each line, under /lines/<line>/v1/* (or the bare
 // /v1/* while exactly one line is registered). Every request is checked for its method, its
 // signature and its timestamp before anything else; what a send then does is up to lines.ts.
@@ -134,8 +134,24 @@ function validateSend(payload: Record<string, unknown>): { field: string; messag
   for (const field of ['from', 'to'] as const) {
     if (!isE164(payload[field])) return { field, message: 'must be an E.164 number' };
   }
-  if (typeof payload.body !== 'string' || payload.body.length === 0) return { field: 'body', message: 'must be a non-empty string' };
+  const hasMedia = Array.isArray(payload.media) && payload.media.length > 0;
+  if (typeof payload.body !== 'string' || (payload.body.length === 0 && !hasMedia)) return { field: 'body', message: 'must be a non-empty string (or empty with media)' };
   if (!CHANNELS.includes(payload.channel as Channel)) return { field: 'channel', message: 'must be imessage, rcs or sms' };
+  if (payload.media !== undefined) return validateMedia(payload.media);
+  return null;
+}
+
+/** docs/device-protocol.md, Media: at most 10 items of {url, content_type, size, filename?}. */
+function validateMedia(media: unknown): { field: string; message: string } | null {
+  if (!Array.isArray(media) || media.length > 10) return { field: 'media', message: 'must be an array of at most 10 attachments' };
+  for (const [index, item] of media.entries()) {
+    const entry = item as Record<string, unknown> | null;
+    if (!entry || typeof entry !== 'object') return { field: `media[${index}]`, message: 'must be an object' };
+    if (typeof entry.url !== 'string' || !/^https?:\/\//.test(entry.url)) return { field: `media[${index}].url`, message: 'must be an http(s) URL' };
+    if (typeof entry.content_type !== 'string' || !entry.content_type.includes('/')) return { field: `media[${index}].content_type`, message: 'must be a MIME type' };
+    if (!Number.isInteger(entry.size) || (entry.size as number) < 0) return { field: `media[${index}].size`, message: 'must be a non-negative integer' };
+    if (entry.filename !== undefined && typeof entry.filename !== 'string') return { field: `media[${index}].filename`, message: 'must be a string' };
+  }
   return null;
 }
 

@@ -1,4 +1,4 @@
-// A fake phone-line bridge serving many lines from one process. It speaks DEVICE-PROTOCOL.md
+// A fake phone-line bridge serving many lines from one process. It speaks docs/device-protocol.md
 // (version 1) on /lines/<line>/v1/* and reports back to the platform's /device/v1/events, with
 // control endpoints under /control/* for tests and demos. It deliberately shares no code with the
 // platform.

@@ -1,4 +1,4 @@
-// Request signing exactly as DEVICE-PROTOCOL.md describes it, written independently of the
+// Request signing exactly as docs/device-protocol.md describes it, written independently of the
 // platform's own code so that a signing bug on either side shows up instead of cancelling out.
 import crypto from 'node:crypto';
 

@@ -25,6 +25,20 @@ export interface LineSummary {
   heartbeats: number;
 }
 
+/** One attachment of a push (docs/device-protocol.md, Media). */
+export interface SendMedia {
+  url: string;
+  content_type: string;
+  size: number;
+  filename?: string;
+}
+
+/** An attachment as the simulator took it: what the push said, and what its download gave. */
+export interface ReceivedMedia extends SendMedia {
+  downloaded_size: number;
+  sha256: string;
+}
+
 export interface SendRecord {
   dispatch_id: string;
   message_id: string;
@@ -38,10 +52,12 @@ export interface SendRecord {
   attempts: number;
   /** Event types reported so far for this dispatch, in order. */
   reported: string[];
+  /** The attachments, downloaded before the push was accepted; absent for text. */
+  media?: ReceivedMedia[];
 }
 
 /** The fields of a well-formed `/v1/send` body. */
-export type SendRequest = Omit<SendRecord, 'received_at' | 'attempts' | 'reported'>;
+export type SendRequest = Omit<SendRecord, 'received_at' | 'attempts' | 'reported' | 'media'> & { media?: SendMedia[] };
 
 export interface InboundInput {
   line_id: string;

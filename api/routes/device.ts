@@ -13,7 +13,7 @@ import type { ApiDeps } from '../types';
 const validateEvents = ajv.compile<{ events: DeviceEvent[] }>(deviceEventsSchema);
 
 /**
- * The bridges' door (DEVICE-PROTOCOL.md): line, timestamp and signature are
+ * The bridges' door (docs/device-protocol.md): line, timestamp and signature are
  * checked over the raw bytes before anything is parsed or applied.
  */
 export function deviceRoutes(deps: ApiDeps): Router {

@@ -4,7 +4,8 @@ import { AppError, ConflictError, ForbiddenError, ServiceUnavailableError, Valid
 import { enqueueAll } from '../../shared/outbox';
 import { cancelScheduledMessage } from '../../shared/messages/scheduled';
 import { acceptOutbound } from '../../shared/messages/outbound';
-import { getMessage, listMessageEvents, listMessages, MessageFilters, presentMessage, RequestedChannel } from '../../shared/data/messages';
+import { getMessage, listMessageEvents, listMessages, MessageFilters, MessageRow, presentMessage, RequestedChannel } from '../../shared/data/messages';
+import { insertMessageMedia, MediaSummary, mediaContent, mediaOfMessages, presentMedia } from '../../shared/data/media';
 import { findTemplateForSend } from '../../shared/data/templates';
 import { renderTemplate } from '../../shared/templates';
 import { listMessagesQuery, MAX_BODY_LENGTH, MAX_SCHEDULE_DAYS, sendMessageQuery, sendMessageSchema } from '../../shared/schemas/messages';
@@ -12,6 +13,7 @@ import { webhookUrlProblem } from '../../shared/webhooks/ssrf';
 import { bodyValidator, queryValidator } from '../validate';
 import { pageFrom, pageOf } from '../pagination';
 import type { ApiDeps } from '../types';
+import { sendMedia } from './media';
 
 const parseSend = bodyValidator(sendMessageSchema);
 const parseSendQuery = queryValidator<{ dispatch_webhook?: boolean }>(sendMessageQuery);
@@ -36,12 +38,25 @@ export function parseSendAt(raw: string, now = Date.now()): Date {
 export function messageRoutes(deps: ApiDeps): Router {
   const router = Router();
   const policy = { allowPrivateNetworks: deps.config.webhookAllowPrivateNetworks };
+  const present = (row: MessageRow, media: MediaSummary[] = []) => ({ ...presentMessage(row), media: media.map((item) => presentMedia(deps.config.publicUrl, row.id, item)) });
+
+  /** Each attachment URL passes the same check as a webhook URL; the download itself happens in a worker, through the same SSRF-safe connect. */
+  function checkMediaUrls(urls: string[]): void {
+    urls.forEach((url, index) => {
+      const problem = webhookUrlProblem(url, policy);
+      if (problem) throw new ValidationError(`Invalid request body: media_urls[${index}] ${problem}.`, [{ path: `media_urls/${index}`, message: problem }]);
+    });
+  }
 
   router.post('/', async (req, res) => {
     const caller = req.caller!;
     const body = parseSend(req);
     const query = parseSendQuery(req);
-    if ((body.body === undefined) === (body.template === undefined)) {
+    const mediaUrls = body.media_urls ?? [];
+    if (mediaUrls.length > 0 && body.body !== undefined && body.template !== undefined) {
+      throw new ValidationError('Invalid request body: give at most one of body or template.', [{ path: 'template', message: 'at most one of body or template' }]);
+    }
+    if (mediaUrls.length === 0 && (body.body === undefined) === (body.template === undefined)) {
       throw new ValidationError('Invalid request body: give exactly one of body or template.', [
         { path: body.body === undefined ? 'body' : 'template', message: 'exactly one of body or template is required' },
       ]);
@@ -71,9 +86,18 @@ export function messageRoutes(deps: ApiDeps): Router {
       messageType ??= template.type;
       if (body.channel === undefined && template.channel !== 'both') channel = template.channel;
     }
+    if (mediaUrls.length > 0) {
+      if (channel === 'sms') {
+        throw new AppError(400, 'MEDIA_NOT_SUPPORTED', 'SMS cannot carry media: send attachments with channel auto, imessage or rcs.', [
+          { path: body.channel === undefined ? 'template' : 'channel', message: 'sms cannot carry media_urls' },
+        ]);
+      }
+      checkMediaUrls(mediaUrls);
+    }
 
     // One statement: line check, opt-out check, message, history and outbox rows.
-    const accepted = await acceptOutbound(deps.db.app, caller.tenantId, {
+    // With attachments, their rows join the same transaction and the first job downloads them.
+    const input = {
       to: body.to,
       body: text,
       requestedChannel: channel,
@@ -86,7 +110,15 @@ export function messageRoutes(deps: ApiDeps): Router {
       statusCallback: body.status_callback ?? null,
       clientReference: body.client_reference ?? null,
       sendAt,
-    });
+    };
+    const accepted =
+      mediaUrls.length === 0
+        ? await acceptOutbound(deps.db.app, caller.tenantId, input)
+        : await withTenant(deps.db.app, caller.tenantId, async (t) => {
+            const result = await acceptOutbound(t.trx, t.tenantId, { ...input, firstJob: 'fetch-media' });
+            if (result.status === 'queued' || result.status === 'scheduled') await insertMessageMedia(t, result.id, mediaUrls);
+            return result;
+          });
     if (accepted.status === 'no_line') throw new ServiceUnavailableError('No phone line is available to this account.', 'NO_PHONE_AVAILABLE');
     if (accepted.status === 'pinned_unavailable') {
       throw new ValidationError('Invalid request body: from_number is not a line this account may use.', [{ path: 'from_number', message: 'is not a line this account may use' }]);
@@ -113,13 +145,27 @@ export function messageRoutes(deps: ApiDeps): Router {
   router.get('/', async (req, res) => {
     const query = parseList(req);
     const page = pageFrom(query);
-    const rows = await withTenant(deps.db.app, req.caller!.tenantId, (t) => listMessages(t, { ...query, sandbox: req.caller!.sandbox }, page.limit, page.cursor));
-    res.json(pageOf(rows, page, presentMessage, (row) => row.id));
+    const { rows, media } = await withTenant(deps.db.app, req.caller!.tenantId, async (t) => {
+      const found = await listMessages(t, { ...query, sandbox: req.caller!.sandbox }, page.limit, page.cursor);
+      return { rows: found, media: await mediaOfMessages(t, found.map((row) => row.id)) };
+    });
+    res.json(pageOf(rows, page, (row) => present(row, media.get(row.id)), (row) => row.id));
   });
 
   router.get('/:id', async (req, res) => {
-    const row = await withTenant(deps.db.app, req.caller!.tenantId, (t) => getMessage(t, req.params.id, { sandbox: req.caller!.sandbox }));
-    res.json({ data: presentMessage(row) });
+    const { row, media } = await withTenant(deps.db.app, req.caller!.tenantId, async (t) => {
+      const found = await getMessage(t, req.params.id, { sandbox: req.caller!.sandbox });
+      return { row: found, media: (await mediaOfMessages(t, [found.id])).get(found.id) };
+    });
+    res.json({ data: present(row, media) });
+  });
+
+  router.get('/:id/media/:mediaId', async (req, res) => {
+    const media = await withTenant(deps.db.app, req.caller!.tenantId, async (t) => {
+      await getMessage(t, req.params.id, { sandbox: req.caller!.sandbox });
+      return mediaContent(t, req.params.mediaId, req.params.id);
+    });
+    sendMedia(res, media);
   });
 
   // Cancels a scheduled send while it is still scheduled; 409 once released.

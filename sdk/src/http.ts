@@ -65,6 +65,8 @@ function retryAfterSeconds(headers: Headers): number | null {
 
 async function parseBody(response: Response): Promise<unknown> {
   const type = response.headers.get('content-type') ?? '';
+  // Attachments (pictures, video, audio, PDF) come back as bytes; JSON and CSV as text.
+  if (response.ok && type && !type.includes('json') && !type.startsWith('text/')) return new Uint8Array(await response.arrayBuffer());
   const text = await response.text();
   if (!type.includes('json')) return text;
   try {
@@ -115,7 +117,7 @@ export class Transport {
 
   async request(request: RawRequest): Promise<RawResponse> {
     const url = `${this.baseUrl}${request.path}${queryString(request.query)}`;
-    const headers: Record<string, string> = { Authorization: this.authorization, Accept: 'application/json, text/csv' };
+    const headers: Record<string, string> = { Authorization: this.authorization, Accept: 'application/json, text/csv, */*;q=0.1' };
     let payload: string | undefined;
     if (request.text) {
       headers['Content-Type'] = request.text.contentType;

@@ -67,9 +67,29 @@ export interface paths {
         put?: never;
         /**
          * A phone-line bridge reports sends, deliveries, reads, failures, inbound messages and heartbeats
-         * @description DEVICE-PROTOCOL.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.
+         * @description docs/device-protocol.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.
          */
         post: operations["reportDeviceEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/v1/{tenantId}/{mediaId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A bridge downloads an outbound message's attachment
+         * @description docs/device-protocol.md, Media: the URL the platform puts in a push, signed (`signature`, HMAC-SHA256 with a platform key over `<tenant id>.<media id>.<expires>`) and valid until `expires` (unix seconds, one hour). No API key. A wrong, expired or re-addressed URL answers 404 like an unknown one.
+         */
+        get: operations["downloadSignedMedia"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -237,7 +257,7 @@ export interface paths {
         put?: never;
         /**
          * Send a message
-         * @description Give `body` or `template` (+ `data`). Enqueued, not delivered: follow it with GET /v1/messages/{id}/events or webhooks. An opted-out recipient answers 403 `OPTED_OUT` (recorded as a blocked message). Sandbox keys (`tf_test_`) get synthetic delivery; `?dispatch_webhook=true` makes them fire webhooks. `client_reference` is your own string, echoed on the message, its events, its webhooks and its status callbacks. `status_callback` is a URL (refused like a webhook URL when it points to a private or link-local address) that receives every status change of this message as a signed POST (see GET /v1/status-callback-secret). `send_at` (ISO 8601, in the future, at most 35 days ahead) schedules the send: the message is `scheduled` until then and can be cancelled with DELETE /v1/messages/{id}.
+         * @description Give `body` or `template` (+ `data`), and/or `media_urls` (up to 10 http(s) URLs of pictures, video, audio, PDF or vCards, 5 MiB each; not on `channel: sms`, which answers 400 `MEDIA_NOT_SUPPORTED`). Attachments are downloaded by the platform after the 202; one that cannot be taken fails the message with `media_too_large`, `media_type_not_allowed`, `media_unreachable` or `media_url_blocked`. Enqueued, not delivered: follow it with GET /v1/messages/{id}/events or webhooks. An opted-out recipient answers 403 `OPTED_OUT` (recorded as a blocked message). Sandbox keys (`tf_test_`) get synthetic delivery; `?dispatch_webhook=true` makes them fire webhooks. `client_reference` is your own string, echoed on the message, its events, its webhooks and its status callbacks. `status_callback` is a URL (refused like a webhook URL when it points to a private or link-local address) that receives every status change of this message as a signed POST (see GET /v1/status-callback-secret). `send_at` (ISO 8601, in the future, at most 35 days ahead) schedules the send: the message is `scheduled` until then and can be cancelled with DELETE /v1/messages/{id}.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -279,6 +299,26 @@ export interface paths {
         };
         /** A message's status history, in order */
         get: operations["listMessageEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messages/{id}/media/{mediaId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download one of a message's attachments
+         * @description The bytes, with the stored Content-Type (`nosniff`; anything but pictures, video and audio comes as an attachment). Only stored attachments: a pending or failed one is 404. An id that belongs to another tenant answers 404, exactly like an unknown id.
+         */
+        get: operations["getMessageMedia"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1217,7 +1257,7 @@ export interface components {
             /** @description Plain English, safe to show to a person. */
             error: string;
             /**
-             * @description Machine code: VALIDATION_ERROR, INVALID_JSON, INVALID_API_KEY, KEY_INACTIVE, TENANT_SUSPENDED, FORBIDDEN, NOT_FOUND, CONFLICT, IDEMPOTENCY_CONFLICT, RATE_LIMIT_EXCEEDED, INVALID_TEMPLATE, MISSING_TEMPLATE_VAR, OPTED_OUT, NO_PHONE_AVAILABLE, PAYLOAD_TOO_LARGE, LIMIT_EXCEEDED, WEBHOOK_DISABLED, INVALID_SIGNATURE, INTERNAL.
+             * @description Machine code: VALIDATION_ERROR, INVALID_JSON, INVALID_API_KEY, KEY_INACTIVE, TENANT_SUSPENDED, FORBIDDEN, NOT_FOUND, CONFLICT, IDEMPOTENCY_CONFLICT, RATE_LIMIT_EXCEEDED, INVALID_TEMPLATE, MISSING_TEMPLATE_VAR, OPTED_OUT, MEDIA_NOT_SUPPORTED, NO_PHONE_AVAILABLE, PAYLOAD_TOO_LARGE, LIMIT_EXCEEDED, WEBHOOK_DISABLED, INVALID_SIGNATURE, INTERNAL.
              * @example VALIDATION_ERROR
              */
             code: string;
@@ -1298,6 +1338,7 @@ export interface components {
             client_reference?: string;
             /** Format: date-time */
             send_at?: string;
+            media_urls?: string[];
         };
         CapabilityCheckRequest: {
             numbers: string[];
@@ -1613,6 +1654,23 @@ export interface components {
             delivered_at: string | null;
             /** Format: date-time */
             read_at: string | null;
+            /** @description Attachments, in order; empty for a text-only message. */
+            media: {
+                /** @description A ULID. */
+                id: string;
+                /**
+                 * @description pending until the platform has downloaded it; failed with `error` when it could not; purged once the bytes were cleared with the body (90 days).
+                 * @enum {string}
+                 */
+                status: "pending" | "stored" | "failed" | "purged";
+                content_type: string | null;
+                size: number | null;
+                filename: string | null;
+                /** @description The download (your API key), once stored. */
+                url: string | null;
+                /** @description media_too_large, media_type_not_allowed, media_unreachable or media_url_blocked. */
+                error: string | null;
+            }[];
         };
         MessageAccepted: {
             message_id: string;
@@ -2550,6 +2608,37 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    downloadSignedMedia: {
+        parameters: {
+            query?: {
+                /** @description Unix seconds. */
+                expires?: string;
+                /** @description Hex HMAC-SHA256. */
+                signature?: string;
+            };
+            header?: never;
+            path: {
+                tenantId: string;
+                mediaId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attachment, with its stored Content-Type. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
     adminListTenants: {
         parameters: {
             query?: {
@@ -3230,6 +3319,39 @@ export interface operations {
                     "application/json": {
                         data: components["schemas"]["MessageEvent"][];
                     };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMessageMedia: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                mediaId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attachment. */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": string;
                 };
             };
             401: components["responses"]["Unauthorized"];

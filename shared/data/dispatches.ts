@@ -37,6 +37,8 @@ export interface DispatchContext {
   message_type: MessageType;
   line_enabled: boolean;
   line_status: 'online' | 'offline';
+  /** The message's attachments in order (metadata, never the bytes); empty for text. */
+  media: { id: string; status: 'pending' | 'stored' | 'failed'; content_type: string | null; size: number | null; filename: string | null }[];
 }
 
 export interface DispatchStatements {

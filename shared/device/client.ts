@@ -46,6 +46,16 @@ export interface SendPush {
   to: string;
   body: string;
   channel: 'imessage' | 'rcs' | 'sms';
+  /** docs/device-protocol.md, Media: present only when the message has attachments. */
+  media?: SendMedia[];
+}
+
+export interface SendMedia {
+  /** A signed, expiring download URL on the platform (shared/media/rules.ts). */
+  url: string;
+  content_type: string;
+  size: number;
+  filename?: string;
 }
 
 export interface CapabilityResult {

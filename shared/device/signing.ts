@@ -1,6 +1,6 @@
 import { constantTimeEqual, hmacSha256Hex } from '../crypto';
 
-/** DEVICE-PROTOCOL.md "Signing": HMAC-SHA256(secret, "<timestamp>.<raw body>"). */
+/** docs/device-protocol.md "Signing": HMAC-SHA256(secret, "<timestamp>.<raw body>"). */
 export function signDeviceRequest(secret: string, timestamp: number, rawBody: string | Buffer): string {
   return `sha256=${hmacSha256Hex(secret, Buffer.concat([Buffer.from(`${timestamp}.`), Buffer.isBuffer(rawBody) ? rawBody : Buffer.from(rawBody)]))}`;
 }

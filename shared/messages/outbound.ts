@@ -26,6 +26,8 @@ export interface NewOutboundMessage {
   clientReference?: string | null;
   /** A scheduled send: accepted as `scheduled`, released at this time. */
   sendAt?: Date | null;
+  /** The first job instead of routing: `fetch-media` downloads the attachments, then routes. */
+  firstJob?: 'fetch-media';
   /** Refuse with no_line / pinned_unavailable when the tenant has no usable line (the API's 503/400). */
   checkLines?: { pool: string };
 }
@@ -41,6 +43,10 @@ export interface AcceptedMessage {
   jobs: OutboxJob[];
 }
 
+function firstJobOf(input: NewOutboundMessage): 'fetch-media' | 'sandbox-advance' | 'route-message' {
+  return input.firstJob ?? (input.sandbox ? 'sandbox-advance' : 'route-message');
+}
+
 /** The jobs an accepted message puts in the outbox (mirrors senderz_accept_outbound). */
 function acceptedJobs(tenantId: string, id: string, status: 'scheduled' | 'queued' | 'blocked', announced: boolean, input: NewOutboundMessage): OutboxJob[] {
   const jobs: OutboxJob[] = [];
@@ -49,8 +55,7 @@ function acceptedJobs(tenantId: string, id: string, status: 'scheduled' | 'queue
   }
   if (status === 'queued') {
     const priority = messagePriority(input.messageType, Boolean(input.campaignId));
-    const job = input.sandbox ? 'sandbox-advance' : 'route-message';
-    jobs.push(outboxJob('sending', job, id, { tenantId, messageId: id }, { priority }));
+    jobs.push(outboxJob('sending', firstJobOf(input), id, { tenantId, messageId: id }, { priority }));
   }
   const announce = messageEventJob(tenantId, id, 1, status);
   if (announce && announced) jobs.push(announce);
@@ -83,7 +88,7 @@ export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: stri
     sandbox: input.sandbox,
     dispatchWebhook: input.dispatchWebhook,
     systemReply: input.systemReply ?? false,
-    jobName: input.sandbox ? 'sandbox-advance' : 'route-message',
+    jobName: firstJobOf(input),
     priority,
     blockedReason: input.blockedReason ?? null,
     statusCallback: input.statusCallback ?? null,

@@ -11,7 +11,7 @@ const NO_NUL = '^[^\\u0000]*$';
 const dispatchId = { type: 'string', minLength: 1, maxLength: 64, pattern: NO_NUL } as const;
 
 /**
- * DEVICE-PROTOCOL.md "Bridge → platform". Extra fields a bridge adds are
+ * docs/device-protocol.md "Bridge → platform". Extra fields a bridge adds are
  * tolerated (bridges are written by third parties and evolve); missing or
  * mistyped required fields are not.
  */

@@ -1,4 +1,5 @@
 import { e164, listQuery, ulid } from './common';
+import { MAX_MEDIA_PER_MESSAGE } from '../media/rules';
 import type { SchemaType } from './common';
 import { MAX_URL_LENGTH } from './webhooks';
 
@@ -32,11 +33,19 @@ export const sendMessageSchema = {
     status_callback: { type: 'string', minLength: 1, maxLength: MAX_URL_LENGTH },
     client_reference: { type: 'string', minLength: 1, maxLength: MAX_CLIENT_REFERENCE_LENGTH },
     send_at: { type: 'string', format: 'date-time' },
+    /** Attachments the platform downloads (in a worker) and carries to the device; see shared/media/rules.ts. */
+    media_urls: { type: 'array', minItems: 1, maxItems: MAX_MEDIA_PER_MESSAGE, items: { type: 'string', minLength: 1, maxLength: 2048 } },
   },
 } as const;
 
 export const sendMessageQuery = {
   dispatch_webhook: { type: 'boolean' },
+} as const;
+
+/** The bridges' signed download of an attachment (docs/device-protocol.md, Media). */
+export const signedMediaQuery = {
+  expires: { type: 'string', maxLength: 12, description: 'Unix seconds.' },
+  signature: { type: 'string', maxLength: 64, description: 'Hex HMAC-SHA256.' },
 } as const;
 
 export const listMessagesQuery = {

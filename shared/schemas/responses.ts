@@ -44,12 +44,26 @@ export const errorResponse = {
     code: {
       type: 'string',
       description:
-        'Machine code: VALIDATION_ERROR, INVALID_JSON, INVALID_API_KEY, KEY_INACTIVE, TENANT_SUSPENDED, FORBIDDEN, NOT_FOUND, CONFLICT, IDEMPOTENCY_CONFLICT, RATE_LIMIT_EXCEEDED, INVALID_TEMPLATE, MISSING_TEMPLATE_VAR, OPTED_OUT, NO_PHONE_AVAILABLE, PAYLOAD_TOO_LARGE, LIMIT_EXCEEDED, WEBHOOK_DISABLED, INVALID_SIGNATURE, INTERNAL.',
+        'Machine code: VALIDATION_ERROR, INVALID_JSON, INVALID_API_KEY, KEY_INACTIVE, TENANT_SUSPENDED, FORBIDDEN, NOT_FOUND, CONFLICT, IDEMPOTENCY_CONFLICT, RATE_LIMIT_EXCEEDED, INVALID_TEMPLATE, MISSING_TEMPLATE_VAR, OPTED_OUT, MEDIA_NOT_SUPPORTED, NO_PHONE_AVAILABLE, PAYLOAD_TOO_LARGE, LIMIT_EXCEEDED, WEBHOOK_DISABLED, INVALID_SIGNATURE, INTERNAL.',
       examples: ['VALIDATION_ERROR'],
     },
     details: { type: 'array', description: 'Validation errors: one entry per offending field.', items: errorDetailResponse },
   },
 } as const;
+
+export const messageMediaResponse = resource({
+  id: id,
+  status: {
+    type: 'string',
+    enum: ['pending', 'stored', 'failed', 'purged'],
+    description: 'pending until the platform has downloaded it; failed with `error` when it could not; purged once the bytes were cleared with the body (90 days).',
+  },
+  content_type: nullableText,
+  size: nullableCount,
+  filename: nullableText,
+  url: { type: ['string', 'null'], description: 'The download (your API key), once stored.' },
+  error: { type: ['string', 'null'], description: 'media_too_large, media_type_not_allowed, media_unreachable or media_url_blocked.' },
+});
 
 export const messageResponse = resource({
   id: { type: 'string', description: 'A ULID; sandbox messages are `sb_` + ULID.' },
@@ -75,6 +89,7 @@ export const messageResponse = resource({
   sent_at: nullableDateTime,
   delivered_at: nullableDateTime,
   read_at: nullableDateTime,
+  media: { type: 'array', items: messageMediaResponse, description: 'Attachments, in order; empty for a text-only message.' },
 });
 
 export const messageAcceptedResponse = resource({

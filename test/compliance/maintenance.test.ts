@@ -26,7 +26,7 @@ describe('scheduled maintenance (retention, line sweep, idempotency expiry)', ()
     await owner()('messages').where({ tenant_id: tenant.id, id: almost }).update({ created_at: new Date(Date.now() - (BODY_RETENTION_DAYS - 1) * DAY) });
 
     const purged = await runMaintenance('purge-bodies');
-    expect(purged.text).to.match(/^done: purged \d+ message bodies$/);
+    expect(purged.text).to.match(/^done: purged \d+ message bodies and \d+ attachments$/);
     expect(purged.count).to.be.at.least(1);
     const rows = await owner()('messages').where({ tenant_id: tenant.id }).whereIn('id', [old, almost, fresh]);
     const byId = new Map(rows.map((row) => [row.id, row]));
@@ -36,7 +36,7 @@ describe('scheduled maintenance (retention, line sweep, idempotency expiry)', ()
     expect(byId.get(almost)).to.include({ body: 'hello', body_purged_at: null });
     expect(byId.get(fresh)).to.include({ body: 'hello', body_purged_at: null });
     // Idempotent: a second run finds nothing left to purge.
-    expect((await runMaintenance('purge-bodies')).text).to.equal('done: purged 0 message bodies');
+    expect((await runMaintenance('purge-bodies')).text).to.equal('done: purged 0 message bodies and 0 attachments');
   });
 
   it('when an online line has sent no heartbeat for longer than the window, then the sweep marks it offline and leaves fresh lines alone', async () => {

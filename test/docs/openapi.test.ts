@@ -125,6 +125,7 @@ describe('OpenAPI reference', () => {
       sent_at: null,
       delivered_at: null,
       read_at: null,
+      media: [] as unknown[],
     };
     const getMessage = schemas.response('GET', '/v1/messages/{id}', 200);
     expect(getMessage({ data: message })).to.equal(true);

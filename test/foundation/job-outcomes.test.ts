@@ -25,7 +25,7 @@ function job(payload: { tenantId: string; messageId: string }) {
 
 function handlersReturning(outcome: () => Promise<JobOutcome>): QueueHandlers<'sending'> {
   const unused = async () => done('unused');
-  return { 'route-message': outcome, 'process-inbound': unused, 'sandbox-advance': unused, 'release-scheduled': unused };
+  return { 'route-message': outcome, 'process-inbound': unused, 'sandbox-advance': unused, 'release-scheduled': unused, 'fetch-media': unused };
 }
 
 describe('job outcomes are acted on in one place (workers/runtime.ts)', () => {

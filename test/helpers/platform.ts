@@ -53,7 +53,8 @@ export async function startPlatform(options: { pools?: PoolName[]; simulator?: S
   const server = http.createServer(harness().app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const deps = workerDeps();
+  // Links the workers hand out (the bridges' signed media downloads) point at this API.
+  const deps = { ...workerDeps(), config: { ...harness().config, publicUrl: url } };
   const workers = (options.pools ?? ['sending', 'dispatch']).map((pool) => startPool(pool, deps, harness().workerRedis));
   const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 60000, latencyMs: { sent: 20, delivered: 40, read: null }, retryMaxMs: 500, ...options.simulator });
   const { url: simulatorUrl } = await simulator.start();

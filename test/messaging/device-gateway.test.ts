@@ -8,7 +8,7 @@ import { createSendingHandlers } from '../../workers/sending';
 import { sweepLines } from '../../workers/maintenance';
 import { newId } from '../../shared/ids';
 
-/** A bridge written from DEVICE-PROTOCOL.md alone (its own signing code), talking to the gateway. */
+/** A bridge written from docs/device-protocol.md alone (its own signing code), talking to the gateway. */
 function signed(lineId: string, secret: string, body: unknown, options: { timestamp?: number; tamper?: boolean } = {}) {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
   const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));

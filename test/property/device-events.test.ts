@@ -11,7 +11,7 @@ fc.configureGlobal({ seed: Number(process.env.PROPERTY_SEED ?? 20261127) });
 
 /**
  * Random device events at the gateway (issue 8), each batch signed correctly
- * with the line's secret as DEVICE-PROTOCOL.md says (own signing code, as a
+ * with the line's secret as docs/device-protocol.md says (own signing code, as a
  * third-party bridge would write it): the answer is 202 or 400 only, never a
  * 500; a 400 has the error envelope and changed nothing; and no batch from
  * this line ever touches another tenant's message.

@@ -96,6 +96,26 @@ describe('SDK against the running platform', function () {
     }
   });
 
+  it('when a message is sent with an attachment, then it is delivered and messages.media gives back its bytes', async () => {
+    const picture = crypto.randomBytes(20000);
+    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'image/jpeg' }).end(picture));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cat.jpg`;
+      const accepted = await client.messages.send({ to: '+15551234568', media_urls: [url] });
+      const message = await eventually(async () => {
+        const current = await client.messages.get(accepted.message_id);
+        return current.status === 'delivered' ? current : null;
+      }, 30000, 'delivered with media');
+      expect(message.media.map((item) => [item.content_type, item.size, item.filename])).to.deep.equal([['image/jpeg', picture.length, 'cat.jpg']]);
+      const bytes = await client.messages.media(accepted.message_id, message.media[0].id);
+      expect(bytes).to.be.instanceOf(Uint8Array);
+      expect(Buffer.compare(Buffer.from(bytes), picture)).to.equal(0);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('when messages span several pages, then iterate yields each once, newest first, following next_cursor', async () => {
     const own = await createTenant();
     const sandbox = new Senderz({ apiKey: own.testKey, baseUrl: platform.url });

@@ -1,5 +1,5 @@
 // Test-side stand-ins for the platform. The HMAC code here is written again on purpose, straight
-// from DEVICE-PROTOCOL.md, so it checks the simulator rather than agreeing with it by construction.
+// from docs/device-protocol.md, so it checks the simulator rather than agreeing with it by construction.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -4,9 +4,10 @@ import { NotFoundError } from '../../shared/errors';
 import { getMessage, Channel } from '../../shared/data/messages';
 import { getOwnTenant } from '../../shared/data/tenants';
 import { cachedCapabilities, recordIncapable, storeCapabilities } from '../../shared/data/capabilities';
-import { createDispatchStatements, insertReroutedDispatch, settlePendingDispatch } from '../../shared/data/dispatches';
+import { createDispatchStatements, DispatchContext, insertReroutedDispatch, settlePendingDispatch } from '../../shared/data/dispatches';
 import { linesHeldByOthers } from '../../shared/data/routes';
-import { callBridge, SendPush } from '../../shared/device/client';
+import { callBridge, SendMedia, SendPush } from '../../shared/device/client';
+import { signedMediaUrl } from '../../shared/media/rules';
 import { transitionMessage, MessageStatus } from '../../shared/messages/status';
 import { messagePriority } from '../../shared/messages/priority';
 import { enqueueAll, outboxJob, OutboxJob } from '../../shared/outbox';
@@ -95,6 +96,12 @@ export function createDispatcher(deps: WorkerDeps) {
     return done(`failed: ${reason}`);
   }
 
+  function mediaForPush(tenantId: string, item: DispatchContext['media'][number]): SendMedia {
+    const entry: SendMedia = { url: signedMediaUrl(config.publicUrl, config.encryptionKey, tenantId, item.id), content_type: item.content_type ?? 'application/octet-stream', size: item.size ?? 0 };
+    if (item.filename) entry.filename = item.filename;
+    return entry;
+  }
+
   return async function dispatchMessage(payload: Payload, job: Job): Promise<JobOutcome> {
     const { tenantId, messageId, dispatchId } = payload;
 
@@ -110,6 +117,9 @@ export function createDispatcher(deps: WorkerDeps) {
       const others = new Set<Channel>((['imessage', 'sms', 'rcs'] as const).filter((channel) => channel !== context.channel));
       return reroute(payload, `${context.channel}_unavailable`, line.id, others);
     }
+    // SMS cannot carry attachments (no MMS): another channel on any line, or the message fails naming why.
+    const media = context.media ?? [];
+    if (media.length > 0 && context.channel === 'sms') return reroute(payload, 'media_not_supported_on_sms', context.line_id, new Set<Channel>(['sms']));
 
     // Per-minute throughput first, then the line's warm-up cap for the day, each with this
     // tenant's fair share of a pooled line and a reserve for OTP and alerts (shared/compliance/line-slots.ts).
@@ -127,6 +137,8 @@ export function createDispatcher(deps: WorkerDeps) {
       body: context.body ?? '',
       channel: context.channel,
     };
+    // Signed afresh on every push: a retry or a re-route never hands the bridge an expired URL.
+    if (media.length > 0) push.media = media.map((item) => mediaForPush(tenantId, item));
     let status: number;
     let error: string | undefined;
     try {

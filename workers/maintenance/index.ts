@@ -5,6 +5,7 @@ import { relayOutbox } from './relay';
 import { enqueueUsageRollUps } from '../../shared/data/usage';
 import { checkUsageAlerts, probeLines, sweepLines } from './alerts';
 import { purgeOldBodies } from '../../shared/data/messages';
+import { purgeOldMedia } from '../../shared/data/media';
 import { expireIdempotencyKeys } from '../../shared/data/idempotency-keys';
 import { expireSeenDeviceEvents } from '../../shared/data/device-events';
 
@@ -30,6 +31,10 @@ export function createMaintenanceHandlers(deps: WorkerDeps): QueueHandlers<'main
       const seen = await expireSeenDeviceEvents(owner);
       return done(`expired ${keys} idempotency keys and ${seen} device event ids`);
     },
-    'purge-bodies': async () => done(`purged ${await purgeOldBodies(owner, BODY_RETENTION_DAYS)} message bodies`),
+    'purge-bodies': async () => {
+      const bodies = await purgeOldBodies(owner, BODY_RETENTION_DAYS);
+      const attachments = await purgeOldMedia(owner, BODY_RETENTION_DAYS);
+      return done(`purged ${bodies} message bodies and ${attachments} attachments`);
+    },
   };
 }

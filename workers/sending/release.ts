@@ -1,5 +1,6 @@
 import { withTenant } from '../../shared/db/tenant';
 import { getMessage } from '../../shared/data/messages';
+import { listMessageMedia } from '../../shared/data/media';
 import { transitionMessage } from '../../shared/messages/status';
 import { messagePriority } from '../../shared/messages/priority';
 import { addToOutbox, consumeOutbox, enqueueAll, outboxJob, OutboxJob } from '../../shared/outbox';
@@ -27,7 +28,9 @@ export function createScheduledReleaser(deps: WorkerDeps) {
       await consumeOutbox(t, 'sending', 'release-scheduled', messageId);
       if (message.status !== 'scheduled') return { jobs: [], outcome: skipped(`already ${message.status}`) };
       const transition = await transitionMessage(t, messageId, 'queued', { set: { release_at: null } });
-      const route = outboxJob('sending', message.sandbox ? 'sandbox-advance' : 'route-message', messageId, { tenantId, messageId }, {
+      // Attachments are downloaded first (then routed), as for a send that was not scheduled.
+      const hasMedia = (await listMessageMedia(t, messageId)).length > 0;
+      const route = outboxJob('sending', hasMedia ? 'fetch-media' : message.sandbox ? 'sandbox-advance' : 'route-message', messageId, { tenantId, messageId }, {
         priority: messagePriority(message.message_type, false),
       });
       await addToOutbox(t, [route]);
