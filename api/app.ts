@@ -35,7 +35,7 @@ import { optOutRoutes } from './routes/opt-outs';
 import { complianceRoutes } from './routes/compliance';
 import { billingRoutes } from './routes/billing';
 import type { ApiDeps } from './types';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis';
 
 export interface ApiApp {
   app: Express;
@@ -68,7 +68,7 @@ function readingBody(parser: RequestHandler): RequestHandler {
  * The HTTP API: validates, authenticates, does the minimum durable write,
  * enqueues, answers. No slow work happens in a request.
  */
-export function createApiApp(deps: ApiDeps & { subscriber: Redis }): ApiApp {
+export function createApiApp(deps: ApiDeps & { subscriber: RedisClient }): ApiApp {
   const { config, db, redis, queues, log } = deps;
   const app = express();
   app.disable('x-powered-by');

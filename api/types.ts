@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis';
 import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
 import type { Queues } from '../shared/queues';
@@ -10,7 +10,7 @@ import type { Permission } from '../shared/schemas/api-keys';
 export interface ApiDeps {
   config: Config;
   db: Database;
-  redis: Redis;
+  redis: RedisClient;
   queues: Queues;
   log: Logger;
 }

@@ -18,7 +18,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Both report CPU ms per message of each process and of PostgreSQL and Redis,
  * PostgreSQL transactions per message, and memory.
  */
-export async function runEndToEndBench(options: { runs?: number; seconds?: number; rate?: number; burst?: number } = {}): Promise<Row[]> {
+export async function runEndToEndBench(
+  options: { runs?: number; seconds?: number; rate?: number; burst?: number; /** Added to the processes' environment (e.g. REDIS_CLUSTER_NODES). */ env?: Record<string, string>; /** Appended to every row's benchmark name. */ variant?: string } = {},
+): Promise<Row[]> {
   const runs = options.runs ?? 3;
   const seconds = options.seconds ?? 8;
   const rate = options.rate ?? 100;
@@ -26,14 +28,15 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
   const bench = await createBenchEnv('e2e');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const env = { ...bench.env, PORT: String(port), HOST: '127.0.0.1' };
+  const env = { ...bench.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' };
   const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 20000, latencyMs: { sent: 10, delivered: 20, read: null } });
   const named: Record<string, ChildProcess> = {
     web: startProcess('bin/web.js', [], env),
     workers: startProcess('bin/worker.js', Object.keys(POOLS), env),
     scheduler: startProcess('bin/scheduler.js', [], env),
   };
-  const label = `accept → bridge @${rate}/s`;
+  const variant = options.variant ? ` (${options.variant})` : '';
+  const label = `accept → bridge @${rate}/s${variant}`;
   try {
     const { url: simulatorUrl } = await simulator.start();
     await waitForHttp(`${url}/healthz`);
@@ -156,7 +159,7 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
         burstXacts.push(((await transactions(bench.env.DATABASE_URL)) - xactBefore - 1) / started.size);
         progress(`e2e: capacity ${capacities[capacities.length - 1].toFixed(0)} msg/s (${sends.length}/${started.size} at the bridge)`);
       }
-      const capacityLabel = `capacity (${burst} msgs, 64 clients)`;
+      const capacityLabel = `capacity (${burst} msgs, 64 clients)${variant}`;
       rows.push(
         summarize(capacityLabel, 'accept → bridge throughput', capacities, 'msg/s', `target ≥ 400; not at the bridge: ${missing}, pushed twice: ${duplicates}`),
         summarize(capacityLabel, 'PostgreSQL transactions per message', burstXacts, 'xact', 'send → delivered'),
@@ -167,10 +170,10 @@ export async function runEndToEndBench(options: { runs?: number; seconds?: numbe
     clearInterval(sampler);
     rows.push(
       ...Object.keys(named).flatMap((name) => [
-        summarize('rss (npm start layout)', `${name} at rest`, [restRss[name]], 'MB'),
-        summarize('rss (npm start layout)', `${name} under load`, loadRss[name].length ? loadRss[name] : [NaN], 'MB', 'samples every 0.5 s; target ≤ 150'),
+        summarize(`rss (npm start layout)${variant}`, `${name} at rest`, [restRss[name]], 'MB'),
+        summarize(`rss (npm start layout)${variant}`, `${name} under load`, loadRss[name].length ? loadRss[name] : [NaN], 'MB', 'samples every 0.5 s; target ≤ 150'),
       ]),
-      summarize('rss (npm start layout)', 'whole tree under load', treeRss.length ? treeRss : [NaN], 'MB', 'web + workers + scheduler (npm start adds its supervisor and the simulator); target ≤ 600'),
+      summarize(`rss (npm start layout)${variant}`, 'whole tree under load', treeRss.length ? treeRss : [NaN], 'MB', 'web + workers + scheduler (npm start adds its supervisor and the simulator); target ≤ 600'),
     );
     return rows;
   } finally {

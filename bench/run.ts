@@ -4,6 +4,7 @@ import path from 'node:path';
 import { printTable, progress, Row } from './lib';
 import { runAcceptBench } from './accept';
 import { runEndToEndBench } from './e2e';
+import { runClusterEndToEndBench } from './e2e-cluster';
 import { runRlsBench } from './rls';
 
 // The in-process simulator logs every push at info: that would be most of the output and take CPU from the run.
@@ -30,7 +31,10 @@ async function main(): Promise<void> {
     optional('webhooks', 'webhooks', 'runWebhookBench'),
     optional('campaign', 'campaign', 'runCampaignBench'),
     optional('scaling', 'scaling', 'runScalingBench'),
-  ].filter((suite): suite is Bench => suite !== null && (only.length === 0 || only.includes(suite.name)));
+  ]
+    .filter((suite): suite is Bench => suite !== null && (only.length === 0 || only.includes(suite.name)))
+    // Opt-in (it starts a Redis Cluster of its own): `npm run bench -- e2e-cluster`.
+    .concat(only.includes('e2e-cluster') ? [{ name: 'e2e-cluster', run: () => runClusterEndToEndBench() }] : []);
   const rows: Row[] = [];
   const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import { Config, ConfigError, loadConfig, LoadConfigOptions } from './config';
 import { assertRowLevelSecurity, createDatabase, Database, DatabaseOptions, ping } from './db';
 import { createRedis, waitForRedis } from './redis';
@@ -52,14 +52,15 @@ export async function connectDatabase(config: Config, options: DatabaseOptions =
   return db;
 }
 
-export async function connectRedis(config: Config, role: 'producer' | 'worker'): Promise<Redis> {
-  const client = createRedis(config.redisUrl, role);
+export async function connectRedis(config: Config, role: 'producer' | 'worker'): Promise<RedisClient> {
+  const client = createRedis(config, role);
   client.on('error', () => undefined); // reported by waitForRedis / the readiness check
   try {
     await waitForRedis(client, 5000);
   } catch {
     client.disconnect();
-    throw new BootError(`Redis is unreachable at ${where(config.redisUrl)}`);
+    const at = config.redisCluster ? `the cluster nodes ${config.redisCluster.nodes.map((node) => `${node.host}:${node.port}`).join(', ')}` : where(config.redisUrl);
+    throw new BootError(`Redis is unreachable at ${at}`);
   }
   const policy = (await client.config('GET', 'maxmemory-policy').catch(() => [])) as string[];
   if (policy[1] && policy[1] !== 'noeviction') {

@@ -15,6 +15,11 @@ export interface Config {
   appDatabaseRole: string;
   appDatabasePassword: string | null;
   redisUrl: string;
+  /**
+   * A Redis Cluster (`REDIS_CLUSTER_NODES=host:port,…`, `REDIS_PASSWORD`); null = the one Redis at `redisUrl`.
+   * On a cluster every BullMQ queue gets a hash-tagged prefix (shared/queues.ts).
+   */
+  redisCluster: RedisClusterConfig | null;
   queuePrefix: string;
   adminApiKey: string;
   encryptionKey: Buffer;
@@ -37,6 +42,26 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+export interface RedisClusterConfig {
+  /** Seed nodes; the client discovers the rest of the cluster from them. */
+  nodes: { host: string; port: number }[];
+  password: string | null;
+}
+
+/** `REDIS_CLUSTER_NODES=host:port,host:port` (IPv6 as `[::1]:7000`). */
+export function redisCluster(env: Env): RedisClusterConfig | null {
+  const raw = (env.REDIS_CLUSTER_NODES || '').trim();
+  if (raw === '') return null;
+  const nodes = raw.split(',').map((part) => {
+    const entry = part.trim();
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$/.exec(entry);
+    const port = match ? Number(match[2]) : NaN;
+    if (!match || port < 1 || port > 65535) throw new ConfigError(`REDIS_CLUSTER_NODES must be a comma-separated list of host:port, got "${entry}"`);
+    return { host: match[1].replace(/^\[|\]$/g, ''), port };
+  });
+  return { nodes, password: env.REDIS_PASSWORD || null };
+}
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -200,6 +225,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     appDatabaseRole,
     appDatabasePassword,
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisCluster: redisCluster(env),
     queuePrefix: env.QUEUE_PREFIX || 'senderz',
     adminApiKey,
     encryptionKey: parseEncryptionKey(encryptionKeyRaw),

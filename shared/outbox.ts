@@ -47,7 +47,7 @@ export async function addToOutbox(t: TenantTx, jobs: OutboxJob[]): Promise<void>
   if (jobs.length === 0) return;
   await t
     .insert('outbox', jobs.map((job) => outboxRow(t.tenantId, job)))
-    .onConflict(['queue', 'job_name', 'ref_id'])
+    .onConflict(['tenant_id', 'queue', 'job_name', 'ref_id'])
     .merge(['payload', 'priority', 'available_at']);
 }
 
@@ -84,6 +84,7 @@ export async function postponeOutboxRow(t: TenantTx, queue: QueueName, job: stri
 
 export interface DueOutboxRow {
   id: number;
+  tenant_id: string;
   queue: QueueName;
   job_name: string;
   ref_id: string;
@@ -107,8 +108,12 @@ export async function claimDueOutboxRows(owner: Knex, graceSeconds: number, rech
       .limit(limit)
       .forUpdate()
       .skipLocked()
-      .select('id', 'queue', 'job_name', 'ref_id', 'payload', 'priority', 'available_at')) as DueOutboxRow[];
-    if (claimed.length > 0) await trx('outbox').whereIn('id', claimed.map((row) => row.id)).update({ enqueued_at: trx.fn.now() });
+      .select('id', 'tenant_id', 'queue', 'job_name', 'ref_id', 'payload', 'priority', 'available_at')) as DueOutboxRow[];
+    if (claimed.length > 0) {
+      await trx('outbox')
+        .whereIn(['tenant_id', 'id'], claimed.map((row) => [row.tenant_id, row.id]))
+        .update({ enqueued_at: trx.fn.now() });
+    }
     return claimed;
   });
 }

@@ -1,5 +1,5 @@
 import { Queue, JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import Ajv, { ValidateFunction } from 'ajv';
 
 /**
@@ -163,12 +163,23 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
-export function createQueues(connection: Redis, prefix: string): Queues {
+/**
+ * The BullMQ prefix of one queue. On a Redis Cluster every key of a queue must
+ * hash to one slot (BullMQ's scripts touch many of them at once), so each queue
+ * gets its own hash tag, `{senderz:sending}`, and the queues spread over the
+ * cluster's masters. One Redis keeps the plain prefix, so an existing
+ * deployment keeps its keys and the jobs in them.
+ */
+export function queuePrefix(prefix: string, queue: string, cluster: boolean): string {
+  return cluster ? `{${prefix}:${queue}}` : prefix;
+}
+
+export function createQueues(connection: RedisClient, prefix: string): Queues {
   const queues = new Map<QueueName, Queue>();
   const get = (name: QueueName): Queue => {
     let queue = queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      queue = new Queue(name, { connection, prefix: queuePrefix(prefix, name, connection.isCluster), defaultJobOptions: DEFAULT_JOB_OPTIONS });
       queue.on('error', () => undefined); // connection errors surface on add(); avoid unhandled 'error'
       queues.set(name, queue);
     }

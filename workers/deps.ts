@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis';
 import type { Config } from '../shared/config';
 import type { Database } from '../shared/db';
 import type { Queues } from '../shared/queues';
@@ -10,6 +10,6 @@ export interface WorkerDeps {
   db: Database;
   queues: Queues;
   /** A producer-side connection for counters (per-line throughput). */
-  redis: Redis;
+  redis: RedisClient;
   log: Logger;
 }

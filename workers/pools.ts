@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis';
 import type { QueueName } from '../shared/queues';
 import type { WorkerDeps } from './deps';
 import { dropOutboxRow } from '../shared/outbox';
@@ -40,7 +40,7 @@ export function isPoolName(name: string): name is PoolName {
   return Object.prototype.hasOwnProperty.call(POOLS, name);
 }
 
-export function startPool(name: PoolName, deps: WorkerDeps, connection: Redis, concurrency?: number): Worker {
+export function startPool(name: PoolName, deps: WorkerDeps, connection: RedisClient, concurrency?: number): Worker {
   const pool = POOLS[name] as PoolDefinition<QueueName>;
   return createPoolWorker({
     queue: pool.queue,

@@ -1,6 +1,6 @@
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { JobName, JobPayload, payloadProblem, QueueName, jobNames } from '../shared/queues';
+import type { RedisClient } from '../shared/redis';
+import { JobName, JobPayload, payloadProblem, QueueName, jobNames, queuePrefix } from '../shared/queues';
 import { runWithContext } from '../shared/context';
 import { NotFoundError, AppError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
@@ -94,7 +94,7 @@ export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandl
 export interface PoolWorkerOptions<Q extends QueueName> {
   queue: Q;
   handlers: QueueHandlers<Q>;
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   concurrency: number;
   log: Logger;
@@ -109,7 +109,7 @@ export function createPoolWorker<Q extends QueueName>(options: PoolWorkerOptions
   if (missing.length > 0) throw new Error(`queue "${options.queue}" has no handler for: ${missing.join(', ')}`);
   const worker = new Worker(options.queue, (job, token) => runJob(options.queue, options.handlers, job, options.log, token, options.dropOutbox), {
     connection: options.connection,
-    prefix: options.prefix,
+    prefix: queuePrefix(options.prefix, options.queue, options.connection.isCluster),
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs,
     stalledInterval: options.stalledIntervalMs,

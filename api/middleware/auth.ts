@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis';
 import type { Knex } from 'knex';
 import { createRemoteJWKSet, jwtVerify, JWTVerifyGetKey } from 'jose';
 import { findKeyByHash, hashApiKey, touchApiKeys, type AuthenticatedKey } from '../../shared/data/api-keys';
@@ -45,7 +45,7 @@ function rateLimitFor(record: KeyRecord): number | null {
  * revocation and suspension publish an invalidation that every process applies
  * before its next request, and the revoking process drops its entry at once.
  */
-export function createAuthenticator(deps: { config: Config; app: Knex; redis: Redis; subscriber: Redis; log: Logger }): Authenticator {
+export function createAuthenticator(deps: { config: Config; app: Knex; redis: RedisClient; subscriber: RedisClient; log: Logger }): Authenticator {
   const { config, app, redis, subscriber, log } = deps;
   const cache = new Map<string, CacheEntry>();
   const lastUsed = new Map<string, Date>();

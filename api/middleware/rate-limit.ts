@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis';
 import { RateLimitedError } from '../../shared/errors';
 
 /**
@@ -7,10 +7,11 @@ import { RateLimitedError } from '../../shared/errors';
  * caller (the key's limit, or the plan's), and one per tenant when the
  * operator set `limits.requests_per_minute` (a budget for all the tenant's
  * keys together, so minting more keys never buys more requests). One round
- * trip: INCR and a guarded EXPIRE per window in one MULTI. The headers
+ * trip: INCR and a guarded EXPIRE per window in one MULTI (both keys carry the
+ * tenant's hash tag, so they share a slot on a Redis Cluster). The headers
  * report the tighter of the two.
  */
-export function createRateLimiter(redis: Redis, prefix: string): RequestHandler {
+export function createRateLimiter(redis: RedisClient, prefix: string): RequestHandler {
   return (req, res, next) => {
     const caller = req.caller;
     if (!caller || (caller.rateLimit === null && caller.tenantRateLimit === null)) {
@@ -21,8 +22,8 @@ export function createRateLimiter(redis: Redis, prefix: string): RequestHandler 
     const windowStart = nowSeconds - (nowSeconds % 60);
     const reset = windowStart + 60;
     const windows = [
-      { limit: caller.rateLimit, key: `${prefix}:ratelimit:${caller.subject}:${windowStart}` },
-      { limit: caller.tenantRateLimit, key: `${prefix}:ratelimit:tenant:${caller.tenantId}:${windowStart}` },
+      { limit: caller.rateLimit, key: `${prefix}:ratelimit:{${caller.tenantId}}:${caller.subject}:${windowStart}` },
+      { limit: caller.tenantRateLimit, key: `${prefix}:ratelimit:{${caller.tenantId}}:tenant:${windowStart}` },
     ].filter((window): window is { limit: number; key: string } => window.limit !== null);
     const multi = redis.multi();
     for (const window of windows) multi.incr(window.key).expire(window.key, 70);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 import type { MessageType } from '../data/messages';
 import type { PhoneLineRow } from '../data/phone-lines';
 
@@ -72,11 +72,12 @@ export interface SlotRequest {
  * Takes one slot of a line's capacity for the period. Returns 0 when the send
  * may go now, else the ms until the next window.
  */
-export async function takeCapacitySlot(redis: Redis, prefix: string, request: SlotRequest): Promise<number> {
+export async function takeCapacitySlot(redis: RedisClient, prefix: string, request: SlotRequest): Promise<number> {
   const now = request.now ?? Date.now();
   const length = PERIOD_MS[request.period];
   const window = Math.floor(now / length);
-  const base = `${prefix}:line-${request.period}:${request.line.id}:${window}`;
+  // One hash tag for the three keys of a line's window: the script reads them together (one slot on a cluster).
+  const base = `${prefix}:{line-${request.period}:${request.line.id}:${window}}`;
   const totalCap = request.totalCountedElsewhere ? 0 : usableCap(request.cap, request.messageType);
   const shareCap = request.line.mode === 'pooled' ? usableCap(request.cap, request.messageType) : 0;
   if (totalCap === 0 && shareCap === 0) return 0;
@@ -87,7 +88,7 @@ export async function takeCapacitySlot(redis: Redis, prefix: string, request: Sl
 }
 
 /** The per-minute cap of a line (`max_per_minute`; null = none): 0 when the send may go now, else the ms to wait. */
-export async function takeLineSlot(redis: Redis, prefix: string, line: Pick<PhoneLineRow, 'id' | 'mode' | 'max_per_minute'>, tenantId: string, messageType: MessageType): Promise<number> {
+export async function takeLineSlot(redis: RedisClient, prefix: string, line: Pick<PhoneLineRow, 'id' | 'mode' | 'max_per_minute'>, tenantId: string, messageType: MessageType): Promise<number> {
   if (line.max_per_minute === null) return 0;
   return takeCapacitySlot(redis, prefix, { line, tenantId, messageType, period: 'minute', cap: line.max_per_minute });
 }

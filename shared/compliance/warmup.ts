@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 import type { MessageType } from '../data/messages';
 import { takeCapacitySlot, usableCap } from './line-slots';
 import { withTenant } from '../db/tenant';
@@ -39,7 +39,7 @@ export async function takeWarmupCount(app: Knex, line: Pick<PhoneLineRow, 'id' |
 
 export interface WarmupDeps {
   db: { app: Knex };
-  redis: Redis;
+  redis: RedisClient;
   config: { queuePrefix: string };
 }
 

@@ -127,7 +127,7 @@ export async function claimDueDispatches(owner: Knex, graceSeconds: number, rech
       .forUpdate()
       .skipLocked()
       .select('tenant_id', 'id', 'message_id', 'priority')) as PendingDispatch[];
-    if (rows.length > 0) await trx('dispatches').whereIn('id', rows.map((row) => row.id)).update({ enqueued_at: trx.fn.now() });
+    if (rows.length > 0) await trx('dispatches').whereIn(['tenant_id', 'id'], rows.map((row) => [row.tenant_id, row.id])).update({ enqueued_at: trx.fn.now() });
     return rows;
   });
 }

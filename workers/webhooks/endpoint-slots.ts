@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis';
 
 /**
  * Per-endpoint concurrency, shared by every webhooks process through Redis, so
@@ -66,7 +66,7 @@ export interface EndpointSlots {
 }
 
 export interface EndpointSlotOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   max: number;
   /** How long a slot is held at most (the delivery timeout plus a margin). */
@@ -80,7 +80,8 @@ export function createEndpointSlots(options: EndpointSlotOptions): EndpointSlots
   const maxWait = options.maxWaitMs ?? 30000;
   return {
     async acquire(webhookId, deliveryId) {
-      const keys = [`webhook-slots:${webhookId}`, `webhook-waiting:${webhookId}`, `webhook-pace:${webhookId}`].map((key) => `${options.prefix}:${key}`);
+      // One hash tag per endpoint: the scripts touch its three keys together (one slot on a cluster).
+      const keys = ['webhook-slots', 'webhook-waiting', 'webhook-pace'].map((key) => `${options.prefix}:${key}:{${webhookId}}`);
       const token = `${deliveryId}:${crypto.randomBytes(6).toString('hex')}`;
       const jitter = (0.75 + Math.random() * 0.5).toFixed(3);
       const waitMs = Number(await options.redis.eval(ACQUIRE, 3, ...keys, options.leaseMs, options.max, token, deliveryId, jitter, minWait, maxWait));
