@@ -151,8 +151,8 @@ export interface RouteDoc {
     status: number;
     /** Other success statuses with the same body (e.g. 200 for an opt-out that already existed). */
     also?: number[];
-    /** `data`: `{data: X}`; `list`: `{data: X[], next_cursor}`; `array`: `{data: X[]}`; `bare`: X itself; `csv`: text/csv. */
-    shape: 'data' | 'list' | 'array' | 'bare' | 'csv';
+    /** `data`: `{data: X}`; `list`: `{data: X[], next_cursor}`; `array`: `{data: X[]}`; `bare`: X itself; `csv`: text/csv; `text`: text/plain. */
+    shape: 'data' | 'list' | 'array' | 'bare' | 'csv' | 'text';
     schema?: SchemaName | Schema;
     description: string;
   };
@@ -207,6 +207,16 @@ export const ROUTES: RouteDoc[] = [
   },
 
   // Operator.
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics of this web process',
+    description: 'The Prometheus text exposition format, with the operator credential (README "Metrics and traces"). Queue depth is read from Redis on each scrape; worker pools serve their own series on WORKER_METRICS_PORT.',
+    tag: 'Operator',
+    auth: 'operator',
+    response: { status: 200, shape: 'text', description: 'The series of this process.' },
+  },
   { method: 'post', path: '/admin/tenants', operationId: 'adminCreateTenant', summary: 'Create a tenant', tag: 'Operator', auth: 'operator', body: 'CreateTenantRequest', response: { status: 201, shape: DATA, schema: 'Tenant', description: 'Created.' } },
   { method: 'get', path: '/admin/tenants', operationId: 'adminListTenants', summary: 'List tenants', tag: 'Operator', auth: 'operator', query: listQuery, response: { status: 200, shape: LIST, schema: 'Tenant', description: 'A page of tenants, newest first.' } },
   { method: 'get', path: '/admin/tenants/{id}', operationId: 'adminGetTenant', summary: 'Get a tenant', tag: 'Operator', auth: 'operator', response: { status: 200, shape: DATA, schema: 'Tenant', description: 'The tenant.' } },
@@ -668,7 +678,7 @@ function schemaOf(schema: SchemaName | Schema): Schema {
 
 function successBody(route: RouteDoc): Schema | null {
   const { shape, schema } = route.response;
-  if (shape === 'csv') return null;
+  if (shape === 'csv' || shape === 'text') return null;
   const item = schema ? schemaOf(schema) : {};
   switch (shape) {
     case 'data':
@@ -738,7 +748,7 @@ function operation(route: RouteDoc) {
   const success = {
     description: route.response.description,
     headers,
-    content: body ? { 'application/json': { schema: body } } : { 'text/csv': { schema: { type: 'string' } } },
+    content: body ? { 'application/json': { schema: body } } : { [route.response.shape === 'text' ? 'text/plain' : 'text/csv']: { schema: { type: 'string' } } },
   };
   const responseMap: Record<string, unknown> = { [String(route.response.status)]: success };
   for (const status of route.response.also ?? []) responseMap[String(status)] = { ...success, description: `See ${route.response.status}.` };

@@ -6,6 +6,7 @@ export const OPERATIONS = {
   readiness: ['GET', '/readyz'],
   getOpenApiDocument: ['GET', '/openapi.json'],
   reportDeviceEvents: ['POST', '/device/v1/events'],
+  getMetrics: ['GET', '/metrics'],
   adminCreateTenant: ['POST', '/admin/tenants'],
   adminListTenants: ['GET', '/admin/tenants'],
   adminGetTenant: ['GET', '/admin/tenants/{id}'],
