@@ -51,7 +51,8 @@ const requestContext: RequestHandler = (req, res, next) => {
     // The request's span: jobs it enqueues carry it, so their spans are its children.
     const { span, run } = startSpan(`${req.method} ${req.path}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'senderz.request_id': req.id } });
     if (span.isRecording()) {
-      res.on('finish', () => {
+      // 'close' also comes when the client goes away before the answer, so the span always ends.
+      res.once('close', () => {
         const route = routeOf(req);
         span.updateName(`${req.method} ${route}`);
         span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });

@@ -91,6 +91,9 @@ describe('metrics: Prometheus series on web and on a pool listener', function ()
       expect(moved(after, 'senderz_message_status_total', { status: 'delivered' }, before)).to.be.at.least(1);
       expect(moved(after, 'senderz_http_request_duration_seconds_count', { method: 'POST', route: '/v1/messages', status: '202' }, before)).to.be.at.least(1);
     }
+    // Tracing is off without an SDK: the job payload is ids only.
+    const routed = await harness().queues.get('sending').getJob(`route-message__${sent.body.data.message_id as string}`);
+    expect(routed?.data).to.deep.equal({ tenantId: tenant.id, messageId: sent.body.data.message_id });
     // Labels never carry a tenant id, a message id or a number.
     expect(webAfter).not.to.include(tenant.id);
     expect(webAfter).not.to.include(sent.body.data.message_id as string);

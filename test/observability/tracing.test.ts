@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { api, createTenant, eventually } from '../helpers/harness';
+import { api, createTenant, eventually, harness } from '../helpers/harness';
 import { startPlatform, RunningPlatform } from '../helpers/platform';
 import { dropLeftoverWebhookJobs, Receiver, registerWebhook, startReceiver } from '../webhooks/helpers';
 import { payloadProblem } from '../../shared/queues';
@@ -52,6 +52,9 @@ describe('traces: one send is one trace through the sending, dispatch and webhoo
     expect(byName('bridge POST /v1/send').attributes['senderz.line_id']).to.equal(line.id);
     expect(parentOf(byName('webhooks message-event'))).to.equal(root.spanContext().spanId);
     expect(parentOf(byName('webhooks deliver'))).to.equal(byName('webhooks message-event').spanContext().spanId);
+    // The job carries the request span as a traceparent, nothing more.
+    const routed = await harness().queues.get('sending').getJob(`route-message__${sent.body.data.message_id as string}`);
+    expect(routed?.data).to.deep.equal({ tenantId: tenant.id, messageId: sent.body.data.message_id, traceparent: `00-${traceId}-${root.spanContext().spanId}-01` });
     // One trace: every span of it hangs off another span of it, and only the request is a root.
     const ids = new Set(spans.map((span) => span.spanContext().spanId));
     expect(spans.filter((span) => !span.parentSpanContext)).to.deep.equal([root]);
