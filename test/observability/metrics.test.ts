@@ -1,3 +1,6 @@
+import path from 'node:path';
+import net from 'node:net';
+import { fork } from 'node:child_process';
 import { expect } from 'chai';
 import request from 'supertest';
 import { adminHeaders, api, createTenant, eventually, harness } from '../helpers/harness';
@@ -118,5 +121,33 @@ describe('metrics: Prometheus series on web and on a pool listener', function ()
     expect(loadConfig({ ...base, WORKER_METRICS_PORT: '9400' }).workers.metricsPort).to.equal(9400);
     expect(() => loadConfig({ ...base, WORKER_METRICS_PORT: 'ninety' })).to.throw(/WORKER_METRICS_PORT/);
     expect([metricsPort(9400, ['sending']), metricsPort(9400, ['dispatch']), metricsPort(9400, ['webhooks'])]).to.deep.equal([9400, 9401, 9402]);
+  });
+
+  it('when a pool process starts with WORKER_METRICS_PORT, then it serves its own queue depth on base + pool index, and still stops cleanly', async () => {
+    const free = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const child = fork(path.resolve(__dirname, '..', '..', 'bin', 'worker.js'), ['dispatch'], {
+      env: { ...process.env, ...harness().env, WORKER_METRICS_PORT: String(free - 1), WORKER_METRICS_HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await eventually(async () => stdout.includes('worker pool started'), 20000, 'pool started');
+      const res = await request(`http://127.0.0.1:${free}`).get('/metrics');
+      expect(res.status).to.equal(200);
+      expect(res.text).to.match(/senderz_queue_jobs\{queue="dispatch",state="waiting"\} \d+/);
+      expect(res.text).not.to.include('queue="sending"');
+      expect(res.text).to.include('senderz_process_cpu_user_seconds_total');
+      expect((await request(`http://127.0.0.1:${free}`).get('/other')).status).to.equal(404);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).to.equal(0);
   });
 });
