@@ -115,7 +115,8 @@ async function measuredJob<Q extends QueueName>(queue: Q, handlers: QueueHandler
     error = caught;
     throw caught;
   } finally {
-    const labels = { queue, job: job.name, outcome: runOutcome(job, result, error) };
+    // A name the registry does not know (a rejected payload) is not a label of its own.
+    const labels = { queue, job: (jobNames(queue) as string[]).includes(job.name) ? job.name : 'unknown', outcome: runOutcome(job, result, error) };
     jobsTotal.inc(labels);
     jobDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
   }
