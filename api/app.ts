@@ -1,4 +1,4 @@
-import express, { Express, RequestHandler } from 'express';
+import express, { Express, Request, RequestHandler } from 'express';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -6,6 +6,8 @@ import { newId } from '../shared/ids';
 import { AppError } from '../shared/errors';
 import { runWithContext } from '../shared/context';
 import { QUEUE_NAMES } from '../shared/queues';
+import { acceptDuration, httpDuration, metricsText, watchQueueDepth } from '../shared/metrics';
+import { startSpan, SpanKind, SpanStatusCode } from '../shared/tracing';
 import { errorHandler, notFoundHandler } from './errors';
 import { createAuthenticator, Authenticator } from './middleware/auth';
 import { createRateLimiter } from './middleware/rate-limit';
@@ -47,8 +49,29 @@ const requestContext: RequestHandler = (req, res, next) => {
   const incoming = req.get('X-Request-Id');
   req.id = incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : newId();
   res.set('X-Request-Id', req.id);
-  runWithContext({ reqId: req.id }, () => next());
+  runWithContext({ reqId: req.id }, () => {
+    // The request's span: jobs it enqueues carry it, so their spans are its children.
+    const { span, run } = startSpan(`${req.method} ${req.path}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'senderz.request_id': req.id } });
+    if (span.isRecording()) {
+      // 'close' also comes when the client goes away before the answer, so the span always ends.
+      res.once('close', () => {
+        const route = routeOf(req);
+        span.updateName(`${req.method} ${route}`);
+        span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
+        if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      });
+    }
+    run(() => next());
+  });
 };
+
+/** The matched route pattern (bounded, for labels and span names), never the raw path. */
+function routeOf(req: Request): string {
+  if (!req.route) return 'unmatched';
+  const path = (req.route as { path: string }).path;
+  return req.baseUrl && path === '/' ? req.baseUrl : req.baseUrl + path;
+}
 
 /**
  * Whatever goes wrong while reading a body (bad JSON, an undecodable
@@ -84,6 +107,9 @@ export function createApiApp(deps: ApiDeps & { subscriber: RedisClient }): ApiAp
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const route = routeOf(req);
+      httpDuration.observe({ method: req.method, route, status: res.statusCode }, ms / 1000);
+      if (req.method === 'POST' && route === '/v1/messages') acceptDuration.observe({ status: res.statusCode }, ms / 1000);
       log.info({ reqId: req.id, tenantId: req.caller?.tenantId, method: req.method, path: req.route ? req.baseUrl + req.route.path : req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
     });
     next();
@@ -94,6 +120,13 @@ export function createApiApp(deps: ApiDeps & { subscriber: RedisClient }): ApiAp
   app.use(referenceRoutes());
   app.use('/device', deviceRoutes(deps));
   app.use('/media', mediaDownloadRoutes(deps));
+
+  // Prometheus scrape (README "Metrics and traces"): the operator credential; queue depth is read on scrape.
+  watchQueueDepth(queues, QUEUE_NAMES);
+  app.get('/metrics', adminAuth(config.adminApiKey), async (_req, res) => {
+    const { contentType, body } = await metricsText();
+    res.set('Content-Type', contentType).send(body);
+  });
 
   // Operator API and Bull Board.
   const board = new ExpressAdapter();

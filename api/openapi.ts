@@ -152,8 +152,8 @@ export interface RouteDoc {
     status: number;
     /** Other success statuses with the same body (e.g. 200 for an opt-out that already existed). */
     also?: number[];
-    /** `data`: `{data: X}`; `list`: `{data: X[], next_cursor}`; `array`: `{data: X[]}`; `bare`: X itself; `csv`: text/csv; `binary`: a file of its own type. */
-    shape: 'data' | 'list' | 'array' | 'bare' | 'csv' | 'binary';
+    /** `data`: `{data: X}`; `list`: `{data: X[], next_cursor}`; `array`: `{data: X[]}`; `bare`: X itself; `csv`: text/csv; `text`: text/plain; `binary`: a file of its own type. */
+    shape: 'data' | 'list' | 'array' | 'bare' | 'csv' | 'text' | 'binary';
     schema?: SchemaName | Schema;
     description: string;
   };
@@ -221,6 +221,16 @@ export const ROUTES: RouteDoc[] = [
   },
 
   // Operator.
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics of this web process',
+    description: 'The Prometheus text exposition format, with the operator credential (README "Metrics and traces"). Queue depth is read from Redis on each scrape; worker pools serve their own series on WORKER_METRICS_PORT.',
+    tag: 'Operator',
+    auth: 'operator',
+    response: { status: 200, shape: 'text', description: 'The series of this process.' },
+  },
   { method: 'post', path: '/admin/tenants', operationId: 'adminCreateTenant', summary: 'Create a tenant', tag: 'Operator', auth: 'operator', body: 'CreateTenantRequest', response: { status: 201, shape: DATA, schema: 'Tenant', description: 'Created.' } },
   { method: 'get', path: '/admin/tenants', operationId: 'adminListTenants', summary: 'List tenants', tag: 'Operator', auth: 'operator', query: listQuery, response: { status: 200, shape: LIST, schema: 'Tenant', description: 'A page of tenants, newest first.' } },
   { method: 'get', path: '/admin/tenants/{id}', operationId: 'adminGetTenant', summary: 'Get a tenant', tag: 'Operator', auth: 'operator', response: { status: 200, shape: DATA, schema: 'Tenant', description: 'The tenant.' } },
@@ -730,7 +740,7 @@ function schemaOf(schema: SchemaName | Schema): Schema {
 
 function successBody(route: RouteDoc): Schema | null {
   const { shape, schema } = route.response;
-  if (shape === 'csv' || shape === 'binary') return null;
+  if (shape === 'csv' || shape === 'text' || shape === 'binary') return null;
   const item = schema ? schemaOf(schema) : {};
   switch (shape) {
     case 'data':
@@ -804,7 +814,7 @@ function operation(route: RouteDoc) {
       ? { 'application/json': { schema: body } }
       : route.response.shape === 'binary'
         ? { '*/*': { schema: { type: 'string', format: 'binary' } } }
-        : { 'text/csv': { schema: { type: 'string' } } },
+        : { [route.response.shape === 'text' ? 'text/plain' : 'text/csv']: { schema: { type: 'string' } } },
   };
   const responseMap: Record<string, unknown> = { [String(route.response.status)]: success };
   for (const status of route.response.also ?? []) responseMap[String(status)] = { ...success, description: `See ${route.response.status}.` };

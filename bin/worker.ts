@@ -2,8 +2,9 @@ import type { Worker } from 'bullmq';
 import { bootConfig, BootError, connectDatabase, connectRedis, onShutdown, runMain } from '../shared/boot';
 import { createQueues } from '../shared/queues';
 import { logger } from '../shared/logger';
+import { startMetricsServer, watchQueueDepth, MetricsServer } from '../shared/metrics';
 import { closeWorkers } from '../workers/runtime';
-import { isPoolName, POOLS, PoolName, startPool } from '../workers/pools';
+import { isPoolName, metricsPort, POOLS, PoolName, startPool } from '../workers/pools';
 
 /**
  * `worker.js <pool> [<pool> …]`: one BullMQ Worker per named pool, each on its
@@ -24,9 +25,21 @@ runMain('worker', async () => {
   const workerConnection = await connectRedis(config, 'worker');
   const queues = createQueues(producer, config.queuePrefix);
   const label = pools.join('+');
+  // Prometheus: GET /metrics on WORKER_METRICS_PORT + the pool's index, when set (README "Metrics and traces").
+  let metrics: MetricsServer | null = null;
+  if (config.workers.metricsPort !== null) {
+    watchQueueDepth(queues, pools.map((name) => POOLS[name].queue));
+    const port = metricsPort(config.workers.metricsPort, pools);
+    metrics = await startMetricsServer(port, config.workers.metricsHost, logger).catch((error: unknown) => {
+      throw new BootError(`metrics listener on ${config.workers.metricsHost}:${port}: ${(error as Error).message}`);
+    });
+    logger.child({ pool: label }).info({ port: metrics.port }, 'metrics listener started');
+  }
+
   const workers: Worker[] = pools.map((name) => startPool(name, { config, db, queues, redis: producer, log: logger.child({ pool: name }) }, workerConnection, concurrency.get(name)));
 
   onShutdown(label, async () => {
+    await metrics?.close();
     await closeWorkers(workers, 20000);
     await queues.close();
     producer.disconnect();

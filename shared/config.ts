@@ -38,7 +38,11 @@ export interface Config {
   device: { timeoutMs: number; offlineAfterSeconds: number; timestampToleranceSeconds: number };
   /** BullMQ lock and stall detection: how soon a job of a killed worker is handed to another. */
   /** `concurrency`: `<POOL>_CONCURRENCY` per pool where set (jobs in flight per process); the pools' own defaults otherwise. */
-  workers: { lockDurationMs: number; stalledIntervalMs: number; concurrency: Partial<Record<QueueName, number>> };
+  /**
+   * `metricsPort`: WORKER_METRICS_PORT, the base of the pools' Prometheus listeners (a pool process
+   * listens on base + its pool's index, bin/worker.ts); null (unset) runs none. `metricsHost`: WORKER_METRICS_HOST, else HOST.
+   */
+  workers: { lockDurationMs: number; stalledIntervalMs: number; concurrency: Partial<Record<QueueName, number>>; metricsPort: number | null; metricsHost: string };
 }
 
 export class ConfigError extends Error {}
@@ -266,6 +270,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       concurrency: Object.fromEntries(
         QUEUE_NAMES.filter((pool) => env[`${pool.toUpperCase()}_CONCURRENCY`]).map((pool) => [pool, integer(env, `${pool.toUpperCase()}_CONCURRENCY`, 1, 1, 1000)]),
       ),
+      metricsPort: env.WORKER_METRICS_PORT ? integer(env, 'WORKER_METRICS_PORT', 0, 1, 65535 - QUEUE_NAMES.length) : null,
+      metricsHost: env.WORKER_METRICS_HOST || host,
     },
   };
 }

@@ -6,6 +6,8 @@ export interface WorkContext {
   jobId?: string;
   queue?: string;
   tenantId?: string;
+  /** The running span as a W3C traceparent (shared/tracing.ts), when tracing is on. */
+  traceparent?: string;
 }
 
 const storage = new AsyncLocalStorage<WorkContext>();

@@ -22,6 +22,7 @@ export function createLogger(level = 'info', name = 'senderz'): Logger {
       if (context.jobId) fields.jobId = context.jobId;
       if (context.queue) fields.queue = context.queue;
       if (context.tenantId) fields.tenantId = context.tenantId;
+      if (context.traceparent) fields.traceId = context.traceparent.slice(3, 35);
       return fields;
     },
     redact: {

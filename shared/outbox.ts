@@ -2,6 +2,7 @@ import type { JobsOptions } from 'bullmq';
 import type { Knex } from 'knex';
 import { withTenant, TenantTx } from './db/tenant';
 import { jobId, JobName, JobPayload, QueueName, Queues } from './queues';
+import { withTraceparent } from './tracing';
 
 /**
  * Work that must reach a queue is first a row in `outbox`, written in the same
@@ -129,11 +130,15 @@ export function jobOptions(job: OutboxJob): JobsOptions {
   return options;
 }
 
-/** Enqueues committed outbox jobs; a failure here is repaired by the relay. */
+/**
+ * Enqueues committed outbox jobs; a failure here is repaired by the relay. The
+ * running span's traceparent rides along (not in the outbox row: a job the
+ * relay brings back starts a trace of its own).
+ */
 export async function enqueueAll(queues: Queues, jobs: OutboxJob[]): Promise<void> {
   await Promise.all(
     jobs.map((job) =>
-      queues.get(job.queue).add(job.job, job.payload, jobOptions(job)),
+      queues.get(job.queue).add(job.job, withTraceparent(job.payload), jobOptions(job)),
     ),
   );
 }

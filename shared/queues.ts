@@ -1,6 +1,7 @@
 import { Queue, JobsOptions } from 'bullmq';
 import type { RedisClient } from './redis';
 import Ajv, { ValidateFunction } from 'ajv';
+import { traceparentPattern, withTraceparent } from './tracing';
 
 /**
  * The job registry: queue name → job name → payload. Queue and job names are a
@@ -126,10 +127,18 @@ const schemas: { [Q in QueueName]: { [J in JobName<Q>]: object } } = {
   },
 };
 
+/**
+ * Any payload may also carry `traceparent`: the W3C trace context of the span
+ * that enqueued it (shared/tracing.ts), an id like the others, never data.
+ */
+const traceparentField = { type: 'string', pattern: traceparentPattern };
+
 const ajv = new Ajv({ allErrors: true });
 const validators = new Map<string, ValidateFunction>();
 for (const queue of QUEUE_NAMES) {
-  for (const [job, schema] of Object.entries(schemas[queue])) validators.set(`${queue}/${job}`, ajv.compile(schema as object));
+  for (const [job, schema] of Object.entries(schemas[queue]) as [string, { properties: Record<string, unknown> }][]) {
+    validators.set(`${queue}/${job}`, ajv.compile({ ...schema, properties: { ...schema.properties, traceparent: traceparentField } }));
+  }
 }
 
 export function jobNames<Q extends QueueName>(queue: Q): JobName<Q>[] {
@@ -189,7 +198,7 @@ export function createQueues(connection: RedisClient, prefix: string): Queues {
     prefix,
     get,
     async add(queue, job, payload, options) {
-      await get(queue).add(job, payload, options);
+      await get(queue).add(job, withTraceparent(payload as Record<string, unknown>), options);
     },
     async close() {
       await Promise.all([...queues.values()].map((queue) => queue.close()));

@@ -40,6 +40,15 @@ export function isPoolName(name: string): name is PoolName {
   return Object.prototype.hasOwnProperty.call(POOLS, name);
 }
 
+/**
+ * The port of a pool process's Prometheus listener: WORKER_METRICS_PORT plus
+ * the index of its (first) pool in POOLS, so one machine runs every pool type
+ * without two listeners on one port.
+ */
+export function metricsPort(base: number, pools: PoolName[]): number {
+  return base + Object.keys(POOLS).indexOf(pools[0]);
+}
+
 export function startPool(name: PoolName, deps: WorkerDeps, connection: RedisClient, concurrency?: number): Worker {
   const pool = POOLS[name] as PoolDefinition<QueueName>;
   return createPoolWorker({

@@ -4,6 +4,8 @@ import { JobName, JobPayload, payloadProblem, QueueName, jobNames, queuePrefix }
 import { runWithContext } from '../shared/context';
 import { NotFoundError, AppError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
+import { jobDuration, jobsTotal } from '../shared/metrics';
+import { inSpan, SpanKind } from '../shared/tracing';
 
 export type JobHandler<Q extends QueueName, J extends JobName<Q>> = (payload: JobPayload<Q, J>, job: Job, token?: string) => Promise<unknown>;
 export type QueueHandlers<Q extends QueueName> = { [J in JobName<Q>]: JobHandler<Q, J> };
@@ -57,7 +59,9 @@ export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandl
     if (!dropOutbox || !tenantId || !job.id?.startsWith(prefix)) return;
     await dropOutbox(tenantId, queue, job.name, job.id.slice(prefix.length));
   };
-  return runWithContext({ jobId: job.id, queue, tenantId }, async () => {
+  const traceparent = (job.data as { traceparent?: string }).traceparent;
+  const span = { kind: SpanKind.CONSUMER, traceparent, attributes: { 'messaging.system': 'bullmq', 'messaging.destination.name': queue, 'messaging.message.id': job.id ?? '', 'senderz.job': job.name } };
+  return runWithContext({ jobId: job.id, queue, tenantId }, () => inSpan(`${queue} ${job.name}`, span, async () => {
     const handler = handlers[job.name as JobName<Q>] as unknown as (payload: unknown, job: Job, token?: string) => Promise<unknown>;
     let outcome: unknown;
     try {
@@ -88,7 +92,34 @@ export async function runJob<Q extends QueueName>(queue: Q, handlers: QueueHandl
       default:
         return outcome;
     }
-  });
+  }, (error) => error instanceof DelayedError));
+}
+
+/** What a job run came to, for senderz_jobs_total (shared/metrics.ts). */
+function runOutcome(job: Job, result: unknown, error: unknown): string {
+  if (error === undefined) return isOutcome(result) && result.kind !== 'done' ? result.kind : 'completed';
+  if (error instanceof DelayedError) return 'deferred';
+  if (error instanceof UnrecoverableError) return 'failed';
+  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1) ? 'failed' : 'retried';
+}
+
+/** runJob with its duration and outcome counted: a few in-memory increments per job. */
+async function measuredJob<Q extends QueueName>(queue: Q, handlers: QueueHandlers<Q>, job: Job, log: Logger, token?: string, dropOutbox?: OutboxDropper): Promise<unknown> {
+  const started = process.hrtime.bigint();
+  let result: unknown;
+  let error: unknown;
+  try {
+    result = await runJob(queue, handlers, job, log, token, dropOutbox);
+    return result;
+  } catch (caught) {
+    error = caught;
+    throw caught;
+  } finally {
+    // A name the registry does not know (a rejected payload) is not a label of its own.
+    const labels = { queue, job: (jobNames(queue) as string[]).includes(job.name) ? job.name : 'unknown', outcome: runOutcome(job, result, error) };
+    jobsTotal.inc(labels);
+    jobDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+  }
 }
 
 export interface PoolWorkerOptions<Q extends QueueName> {
@@ -107,7 +138,7 @@ export interface PoolWorkerOptions<Q extends QueueName> {
 export function createPoolWorker<Q extends QueueName>(options: PoolWorkerOptions<Q>): Worker {
   const missing = jobNames(options.queue).filter((name) => typeof (options.handlers as Record<string, unknown>)[name] !== 'function');
   if (missing.length > 0) throw new Error(`queue "${options.queue}" has no handler for: ${missing.join(', ')}`);
-  const worker = new Worker(options.queue, (job, token) => runJob(options.queue, options.handlers, job, options.log, token, options.dropOutbox), {
+  const worker = new Worker(options.queue, (job, token) => measuredJob(options.queue, options.handlers, job, options.log, token, options.dropOutbox), {
     connection: options.connection,
     prefix: queuePrefix(options.prefix, options.queue, options.connection.isCluster),
     concurrency: options.concurrency,

@@ -39,7 +39,7 @@ async function lookUp(deps: ApiDeps, caller: Caller, numbers: string[]) {
     if (!line) throw new ServiceUnavailableError('No phone line is online to check capabilities.', 'NO_PHONE_AVAILABLE');
     let results;
     try {
-      results = await askCapabilities({ bridgeUrl: line.bridge_url, secret: decryptSecret(deps.config.encryptionKey, line.secret_encrypted) }, missing, deps.config.device.timeoutMs);
+      results = await askCapabilities({ lineId: line.id, bridgeUrl: line.bridge_url, secret: decryptSecret(deps.config.encryptionKey, line.secret_encrypted) }, missing, deps.config.device.timeoutMs);
     } catch {
       throw new ServiceUnavailableError('The phone line did not answer the capability check; retry shortly.', 'NO_PHONE_AVAILABLE');
     }

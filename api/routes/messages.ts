@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { withTenant } from '../../shared/db/tenant';
 import { AppError, ConflictError, ForbiddenError, ServiceUnavailableError, ValidationError } from '../../shared/errors';
+import { messagesAccepted, messageStatusTotal } from '../../shared/metrics';
 import { enqueueAll } from '../../shared/outbox';
 import { cancelScheduledMessage } from '../../shared/messages/scheduled';
 import { acceptOutbound } from '../../shared/messages/outbound';
@@ -119,6 +120,10 @@ export function messageRoutes(deps: ApiDeps): Router {
             if (result.status === 'queued' || result.status === 'scheduled') await insertMessageMedia(t, result.id, mediaUrls);
             return result;
           });
+    if (accepted.status !== 'no_line' && accepted.status !== 'pinned_unavailable') {
+      messagesAccepted.inc({ pool: caller.pool, status: accepted.status });
+      messageStatusTotal.inc({ status: accepted.status });
+    }
     if (accepted.status === 'no_line') throw new ServiceUnavailableError('No phone line is available to this account.', 'NO_PHONE_AVAILABLE');
     if (accepted.status === 'pinned_unavailable') {
       throw new ValidationError('Invalid request body: from_number is not a line this account may use.', [{ path: 'from_number', message: 'is not a line this account may use' }]);

@@ -16,7 +16,7 @@ type Responses<K extends OperationId> = operations[K]['responses'];
 type Success<K extends OperationId> = Responses<K>[Extract<keyof Responses<K>, 200 | 201 | 202>];
 
 /** What a successful call answers: the JSON envelope, or the text of a CSV. */
-export type ResultOf<K extends OperationId> = Success<K> extends { content: infer C } ? (C extends { 'application/json': infer J } ? J : C extends { 'text/csv': infer T } ? T : never) : never;
+export type ResultOf<K extends OperationId> = Success<K> extends { content: infer C } ? (C extends { 'application/json': infer J } ? J : C extends { 'text/csv': infer T } ? T : C extends { 'text/plain': infer P } ? P : never) : never;
 
 /** Arguments of a call, typed from the OpenAPI document. */
 export type CallArgs<K extends OperationId> = ([PathParams<K>] extends [never] ? { params?: undefined } : { params: PathParams<K> }) & {
@@ -300,4 +300,9 @@ export class SenderzAdmin extends BaseClient {
   readonly agencyLinks = {
     create: (body: B<'adminCreateAgencyLink'>) => this.data('adminCreateAgencyLink', { body }),
   };
+
+  /** The web process's Prometheus series, as text (README "Metrics and traces"). */
+  metrics(): Promise<string> {
+    return this.request('getMetrics');
+  }
 }

@@ -7,6 +7,7 @@ export const OPERATIONS = {
   getOpenApiDocument: ['GET', '/openapi.json'],
   reportDeviceEvents: ['POST', '/device/v1/events'],
   downloadSignedMedia: ['GET', '/media/v1/{tenantId}/{mediaId}'],
+  getMetrics: ['GET', '/metrics'],
   adminCreateTenant: ['POST', '/admin/tenants'],
   adminListTenants: ['GET', '/admin/tenants'],
   adminGetTenant: ['GET', '/admin/tenants/{id}'],

@@ -1,9 +1,13 @@
 import { signDeviceRequest } from './signing';
 import { requestText } from '../http-request';
+import { bridgeDuration } from '../metrics';
+import { inSpan, SpanKind } from '../tracing';
 
 export interface BridgeTarget {
   bridgeUrl: string;
   secret: string;
+  /** The line, for the latency histogram and the span (operator-provisioned, so a bounded label). */
+  lineId?: string;
 }
 
 export interface BridgeAnswer {
@@ -16,6 +20,22 @@ export interface BridgeAnswer {
  * caller treats those as "no answer"); returns every HTTP answer as is.
  */
 export async function callBridge(target: BridgeTarget, method: 'GET' | 'POST', path: string, payload: unknown, timeoutMs: number): Promise<BridgeAnswer> {
+  const line = target.lineId ?? 'unknown';
+  const started = process.hrtime.bigint();
+  let status = 'error';
+  try {
+    return await inSpan(`bridge ${method} ${path}`, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.path': path, 'senderz.line_id': line } }, async (span) => {
+      const answer = await bridgeRequest(target, method, path, payload, timeoutMs);
+      status = String(answer.status);
+      span.setAttribute('http.response.status_code', answer.status);
+      return answer;
+    });
+  } finally {
+    bridgeDuration.observe({ line, path, status }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
+
+async function bridgeRequest(target: BridgeTarget, method: 'GET' | 'POST', path: string, payload: unknown, timeoutMs: number): Promise<BridgeAnswer> {
   const raw = method === 'GET' ? '' : JSON.stringify(payload);
   const timestamp = Math.floor(Date.now() / 1000);
   const response = await requestText(`${target.bridgeUrl}${path}`, {

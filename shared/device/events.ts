@@ -9,6 +9,7 @@ import { messageEventJob, MessageStatus, hasSubscriber } from '../messages/statu
 import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
 import { newId } from '../ids';
 import type { Logger } from '../logger';
+import { messageStatusTotal } from '../metrics';
 
 /**
  * The SMS dispatch that carries an auto message again after its accepted
@@ -32,6 +33,7 @@ async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceE
   const reports = events.map((event) => ({ id: event.id, type: event.type, dispatch_id: event.dispatch_id ?? '', reason: event.reason ?? null, occurred_at: event.occurred_at }));
   const jobs: OutboxJob[] = [];
   for (const row of await applyStatusReportRows(app, line.id, reports)) {
+    if (row.outcome === 'applied') messageStatusTotal.inc({ status: events.find((candidate) => candidate.id === row.event_id)?.type ?? 'unknown' });
     if (row.outcome === 'unknown_dispatch') log.warn({ lineId: line.id, eventId: row.event_id }, 'device reported an unknown dispatch; ignored');
     if (row.outcome === 'foreign_dispatch') {
       securityEvent('device_reported_foreign_dispatch', { lineId: line.id, dispatchLineId: row.dispatch_line_id, tenantId: row.tenant_id, eventId: row.event_id });

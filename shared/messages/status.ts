@@ -2,6 +2,7 @@ import type { TenantTx } from '../db/tenant';
 import { outboxJob, OutboxJob } from '../outbox';
 import { transitionMessageRow, updateMessageColumns } from '../data/messages';
 import { hasEnabledSubscriber } from '../data/webhooks';
+import { messageStatusTotal } from '../metrics';
 
 export type MessageStatus = 'scheduled' | 'queued' | 'sending' | 'sent' | 'delivered' | 'read' | 'failed' | 'blocked' | 'received' | 'cancelled';
 
@@ -42,6 +43,7 @@ export async function transitionMessage(
   const row = await transitionMessageRow(t, messageId, status, options.reason ?? null, options.occurredAt ?? new Date());
   if (!row.changed) return { changed: false, sequence: 0, jobs: [] };
   if (options.set) await updateMessageColumns(t, messageId, options.set);
+  messageStatusTotal.inc({ status });
   const announce = row.announced ? messageEventJob(t.tenantId, messageId, row.seq, status) : null;
   return { changed: true, sequence: row.seq, jobs: announce ? [announce] : [] };
 }

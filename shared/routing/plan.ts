@@ -64,7 +64,7 @@ export async function planRoute(
   let learned: CapabilityResult | null = null;
   if (!recipient && subject.requested_channel === 'auto' && line.capabilities.imessage) {
     try {
-      const [answer] = await askCapabilities({ bridgeUrl: line.bridge_url, secret: deps.lines.secret(line) }, [subject.to_number], deps.deviceTimeoutMs);
+      const [answer] = await askCapabilities({ lineId: line.id, bridgeUrl: line.bridge_url, secret: deps.lines.secret(line) }, [subject.to_number], deps.deviceTimeoutMs);
       if (answer) {
         learned = answer;
         recipient = { imessage: Boolean(answer.imessage), sms: answer.sms !== false, rcs: Boolean(answer.rcs) };

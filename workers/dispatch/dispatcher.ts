@@ -142,7 +142,7 @@ export function createDispatcher(deps: WorkerDeps) {
     let status: number;
     let error: string | undefined;
     try {
-      const answer = await callBridge({ bridgeUrl: line.bridge_url, secret: lines.secret(line) }, 'POST', '/v1/send', push, config.device.timeoutMs);
+      const answer = await callBridge({ lineId: line.id, bridgeUrl: line.bridge_url, secret: lines.secret(line) }, 'POST', '/v1/send', push, config.device.timeoutMs);
       status = answer.status;
       error = typeof answer.body?.error === 'string' ? answer.body.error : undefined;
     } catch (caught) {

@@ -1,3 +1,4 @@
+import { webhookDeliveries } from '../../shared/metrics';
 import { withTenant } from '../../shared/db/tenant';
 import {
   claimDeliveryAttempt,
@@ -196,6 +197,7 @@ export function createDeliverer(deps: WorkerDeps, options: DelivererOptions = {}
         { webhookId: claimed.webhook.id, deliveryId, attempt: claimed.attempt, statusCode: answer.status, latencyMs: answer.latencyMs, error: answer.error, outcome: outcome.status },
         'webhook attempt',
       );
+      webhookDeliveries.inc({ outcome: outcome.status === 'pending' ? 'retrying' : outcome.status });
       if (outcome.disabledReason) log.warn({ webhookId: claimed.webhook.id, reason: outcome.disabledReason }, 'webhook endpoint disabled');
       if (outcome.nextAt) return deferred(outcome.nextAt, `attempt ${claimed.attempt} failed; retry at ${outcome.nextAt.toISOString()}`);
       return done(`attempt ${claimed.attempt}: ${outcome.status}`);
