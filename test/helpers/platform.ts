@@ -7,7 +7,8 @@ import { startPool, PoolName } from '../../workers/pools';
 import { closeWorkers } from '../../workers/runtime';
 import type { WorkerDeps } from '../../workers/deps';
 import { logger } from '../../shared/logger';
-import { adminHeaders, api, eventually, harness } from './harness';
+import { expect } from 'chai';
+import { adminHeaders, api, createTenant, eventually, harness, TestTenant } from './harness';
 
 /**
  * A running platform for full-path tests: the API on a real port, the chosen
@@ -106,4 +107,30 @@ export async function disableAllLines(): Promise<void> {
 
 export async function messageStatus(tenantId: string, messageId: string): Promise<string | undefined> {
   return (await harness().db.owner('messages').where({ tenant_id: tenantId, id: messageId }).first('status'))?.status;
+}
+
+let tenantPoolCounter = 0;
+
+/** A tenant with its own line pool and one pooled line in it. */
+export async function tenantWithLine(platform: RunningPlatform, lineOptions: LineOptions = {}): Promise<{ tenant: TestTenant; line: TestLine; pool: string }> {
+  tenantPoolCounter += 1;
+  const pool = `pool-${process.pid}-${tenantPoolCounter}`;
+  const tenant = await createTenant({ pool });
+  const line = await platform.addLine({ pool, ...lineOptions });
+  return { tenant, line, pool };
+}
+
+/** POST /v1/messages that must be accepted; the message id. */
+export async function send(tenant: TestTenant, body: object): Promise<string> {
+  const res = await api().post('/v1/messages').set(tenant.auth).send(body);
+  expect(res.status, JSON.stringify(res.body)).to.equal(202);
+  return res.body.data.message_id as string;
+}
+
+/** The message as GET /v1/messages/:id shows it, once it has `status`. */
+export async function waitForStatus(tenant: TestTenant, id: string, status: string, timeoutMs = 10000) {
+  return eventually(async () => {
+    const res = await api().get(`/v1/messages/${id}`).set(tenant.auth);
+    return res.body.data?.status === status ? res.body.data : null;
+  }, timeoutMs, `message ${id} ${status}`);
 }

@@ -1,34 +1,14 @@
 import { expect } from 'chai';
 import { api, createTenant, eventually, harness, TestTenant } from '../helpers/harness';
-import { startPlatform, RunningPlatform, TestLine } from '../helpers/platform';
+import { startPlatform, RunningPlatform, send, tenantWithLine, waitForStatus } from '../helpers/platform';
 import { runThroughPool } from '../helpers/jobs';
 import { subscribe } from '../helpers/subscriptions';
 import { createSendingHandlers } from '../../workers/sending';
 import { createDispatchHandlers } from '../../workers/dispatch';
 import { relayOutbox } from '../../workers/maintenance/relay';
 
+/** Names pools made by hand in this file. */
 let poolCounter = 0;
-
-async function tenantWithLine(platform: RunningPlatform, lineOptions: Parameters<RunningPlatform['addLine']>[0] = {}): Promise<{ tenant: TestTenant; line: TestLine; pool: string }> {
-  poolCounter += 1;
-  const pool = `fallback-${poolCounter}`;
-  const tenant = await createTenant({ pool });
-  const line = await platform.addLine({ pool, ...lineOptions });
-  return { tenant, line, pool };
-}
-
-async function send(tenant: TestTenant, body: object): Promise<string> {
-  const res = await api().post('/v1/messages').set(tenant.auth).send(body);
-  expect(res.status, JSON.stringify(res.body)).to.equal(202);
-  return res.body.data.message_id as string;
-}
-
-async function waitForStatus(tenant: TestTenant, id: string, status: string, timeoutMs = 10000) {
-  return eventually(async () => {
-    const res = await api().get(`/v1/messages/${id}`).set(tenant.auth);
-    return res.body.data?.status === status ? res.body.data : null;
-  }, timeoutMs, `message ${id} ${status}`);
-}
 
 async function history(tenant: TestTenant, id: string): Promise<{ status: string; reason: string | null }[]> {
   return (await api().get(`/v1/messages/${id}/events`).set(tenant.auth)).body.data;
