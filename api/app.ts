@@ -6,7 +6,7 @@ import { newId } from '../shared/ids';
 import { AppError } from '../shared/errors';
 import { runWithContext } from '../shared/context';
 import { QUEUE_NAMES } from '../shared/queues';
-import { acceptDuration, httpDuration, metricsText, watchQueueDepth } from '../shared/metrics';
+import { acceptDuration, httpDuration, metricsText, unwatchQueueDepth, watchQueueDepth } from '../shared/metrics';
 import { startSpan, SpanKind, SpanStatusCode } from '../shared/tracing';
 import { errorHandler, notFoundHandler } from './errors';
 import { createAuthenticator, Authenticator } from './middleware/auth';
@@ -168,6 +168,7 @@ export function createApiApp(deps: ApiDeps & { subscriber: RedisClient }): ApiAp
     app,
     auth,
     async close() {
+      unwatchQueueDepth(queues, QUEUE_NAMES);
       await auth.close();
     },
   };

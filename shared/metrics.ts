@@ -27,7 +27,8 @@ export const queueDepth = new Gauge({
   registers: [registry],
   async collect() {
     this.reset();
-    await Promise.all(
+    // A queue Redis cannot answer for right now has no series in this scrape; the rest still answer.
+    await Promise.allSettled(
       [...watchedQueues].map(async ([name, queue]) => {
         const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed');
         for (const [state, count] of Object.entries(counts)) this.set({ queue: name, state }, count);
@@ -39,6 +40,11 @@ export const queueDepth = new Gauge({
 /** Reports the depth of these queues on every scrape of this process. */
 export function watchQueueDepth(queues: { get(name: QueueName): Queue }, names: readonly QueueName[]): void {
   for (const name of names) watchedQueues.set(name, queues.get(name));
+}
+
+/** Stops reporting these queues (their connection is closing); queues watched since stay watched. */
+export function unwatchQueueDepth(queues: { get(name: QueueName): Queue }, names: readonly QueueName[]): void {
+  for (const name of names) if (watchedQueues.get(name) === queues.get(name)) watchedQueues.delete(name);
 }
 
 /** One count per job run, by what came of it: completed, skipped, deferred, retried (an error, attempts left) or failed (terminal). */
