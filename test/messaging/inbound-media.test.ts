@@ -8,6 +8,7 @@ import { subscribe } from '../helpers/subscriptions';
 import { workerDeps } from '../helpers/platform';
 import { createSendingHandlers } from '../../workers/sending';
 import { createWebhookHandlers } from '../../workers/webhooks';
+import { createMediaFetcher } from '../../workers/sending/media';
 
 /** A picture and a PDF as a bridge would host them: random bytes, so a mix-up cannot pass. */
 const PHOTO = crypto.randomBytes(40 * 1024);
@@ -26,6 +27,10 @@ async function startBridgeMedia(): Promise<{ url: string; hits: Map<string, numb
     if (path === '/menu.pdf') {
       res.writeHead(200, { 'Content-Type': 'application/pdf' });
       return res.end(PDF);
+    }
+    if (path === '/flaky.jpg') {
+      res.writeHead(503);
+      return res.end();
     }
     if (path === '/huge.mov') {
       // Announced honestly: 6 MiB, above the limit.
@@ -196,6 +201,21 @@ describe('inbound media attachments', function () {
     ]);
     const history = await harness().db.owner('message_events').where({ tenant_id: tenant.id, message_id: message.id });
     expect(history.map((row: { status: string }) => row.status)).to.deep.equal(['received']);
+  });
+
+  it('when the attachment host answers 503, then the job retries with the attachment still pending, and marks it media_unreachable only on its last attempt', async () => {
+    const from = '+15551230008';
+    expect((await postEvents(line, { events: [received({ from, body: 'flaky', media: [{ url: `${media.url}/flaky.jpg` }] })] })).status).to.equal(202);
+    const [message] = await inboundFrom(from);
+    const fetcher = createMediaFetcher(workerDeps());
+    const job = (attemptsMade: number) => ({ attemptsMade, opts: { attempts: 8 } }) as unknown as Parameters<typeof fetcher>[1];
+    let thrown: unknown;
+    await fetcher({ tenantId: tenant.id, messageId: message.id }, job(0)).catch((error: unknown) => (thrown = error));
+    expect(thrown).to.be.instanceOf(Error);
+    expect((await harness().db.owner('message_media').where({ message_id: message.id }).first()).status).to.equal('pending');
+    await fetcher({ tenantId: tenant.id, messageId: message.id }, job(2));
+    expect(await harness().db.owner('message_media').where({ message_id: message.id }).first()).to.include({ status: 'failed', error: 'media_unreachable' });
+    expect((await harness().db.owner('messages').where({ id: message.id }).first()).status).to.equal('received');
   });
 
   it('when the same received event arrives twice, then one message exists and its attachments are stored once', async () => {
