@@ -2,10 +2,10 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { api, adminHeaders, createTenant, harness, TestTenant } from '../helpers/harness';
+import { api, adminHeaders, createTenant, eventually, harness, TestTenant } from '../helpers/harness';
 import { runThroughPool } from '../helpers/jobs';
 import { subscribe } from '../helpers/subscriptions';
-import { workerDeps } from '../helpers/platform';
+import { startPlatform, RunningPlatform, workerDeps } from '../helpers/platform';
 import { createSendingHandlers } from '../../workers/sending';
 import { createWebhookHandlers } from '../../workers/webhooks';
 import { createMediaFetcher } from '../../workers/sending/media';
@@ -279,5 +279,37 @@ describe('inbound media attachments', function () {
     // Neither body nor media.
     expect((await postEvents(line, { events: [received({ from })] })).status).to.equal(400);
     expect(await inboundFrom(from)).to.have.length(0);
+  });
+});
+
+describe('inbound media attachments, end to end', function () {
+  this.timeout(40000);
+  let media: Awaited<ReturnType<typeof startBridgeMedia>>;
+  let platform: RunningPlatform;
+
+  before(async () => {
+    media = await startBridgeMedia();
+    platform = await startPlatform({ pools: ['sending'] });
+  });
+  after(async () => {
+    await platform.stop();
+    await media.stop();
+  });
+
+  it('when the simulator injects a picture-only inbound message, then the sending pool stores it and the tenant downloads it', async () => {
+    const tenant = await createTenant();
+    const line = await platform.addLine({ mode: 'dedicated', tenantId: tenant.id });
+    const from = '+15551230099';
+    platform.simulator.inbound({ line_id: line.id, from, media: [`${media.url}/photo.jpg`] });
+    const shown = await eventually(async () => {
+      const listed = (await api().get('/v1/messages?limit=100').set(tenant.auth)).body.data as { id: string; from: string; media: { status: string }[] }[];
+      const found = listed?.find((row) => row.media?.length === 1);
+      return found && found.media[0].status === 'stored' ? found : null;
+    }, 20000, 'inbound attachment stored');
+    const message = (await api().get(`/v1/messages/${shown.id}`).set(tenant.auth)).body.data;
+    expect(message).to.include({ status: 'received', body: '' });
+    const photo = await download(tenant, `/v1/messages/${message.id}/media/${message.media[0].id}`);
+    expect(Buffer.compare(photo.body as Buffer, PHOTO)).to.equal(0);
+    await eventually(async () => (await harness().db.owner('outbox').where({ tenant_id: tenant.id, ref_id: message.id })).length === 0, 10000, 'outbox drained');
   });
 });
