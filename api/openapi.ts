@@ -196,7 +196,8 @@ export const ROUTES: RouteDoc[] = [
     path: '/device/v1/events',
     operationId: 'reportDeviceEvents',
     summary: 'A phone-line bridge reports sends, deliveries, reads, failures, inbound messages and heartbeats',
-    description: 'docs/device-protocol.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.',
+    description:
+      'docs/device-protocol.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused. A `received` event may carry `media` (up to 10 `{url, content_type?, size?, filename?}`; `body` may then be empty): the platform records them as pending and downloads them after the 202.',
     tag: 'Devices',
     auth: 'device',
     body: 'DeviceEventsRequest',

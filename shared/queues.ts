@@ -17,7 +17,11 @@ export interface JobRegistry {
     'sandbox-advance': { tenantId: string; messageId: string };
     /** A scheduled send at its send_at: scheduled → queued, then routed (or advanced, in the sandbox). */
     'release-scheduled': { tenantId: string; messageId: string };
-    /** A message with attachments: download and store them, then route it (or fail it naming the attachment's problem). */
+    /**
+     * A message with attachments: download and store them, then route it (or fail it naming the
+     * attachment's problem). For an inbound message: download and store them; one that cannot be
+     * taken is marked failed, the message stays received.
+     */
     'fetch-media': { tenantId: string; messageId: string };
   };
   dispatch: {

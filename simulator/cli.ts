@@ -1,5 +1,5 @@
 // Tiny client for the simulator's control endpoints:
-//   node dist/simulator/cli.js inbound --line <id> --from +15551234567 --body "hi" [--channel sms]
+//   node dist/simulator/cli.js inbound --line <id> --from +15551234567 --body "hi" [--channel sms] [--media "https://a/1.png https://a/2.jpg"]
 //   node dist/simulator/cli.js sends | lines | reset
 //   node dist/simulator/cli.js heartbeat --line <id>
 //   node dist/simulator/cli.js add-line --line <id> --number +15550001112 --secret <secret>
@@ -41,7 +41,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
 }
 
 const USAGE = `usage: cli.js <command> [flags]
-  inbound   --line <id> --from <E.164> --body <text> [--channel imessage|rcs|sms]
+  inbound   --line <id> --from <E.164> --body <text> [--channel imessage|rcs|sms] [--media "<url> <url>..."]
+            (--body may be left out when --media is given)
   heartbeat --line <id>
   add-line  --line <id> --number <E.164> --secret <secret>
   remove-line --line <id>
@@ -71,12 +72,14 @@ export function controlRequestFor(args: ParsedArgs): { method: string; path: str
   const { command, flags, positional } = args;
   switch (command) {
     case 'inbound': {
-      const body: Record<string, string> = {
+      const media = typeof flags.media === 'string' ? flags.media.split(/\s+/).filter(Boolean) : [];
+      const body: Record<string, string | string[]> = {
         line_id: requireFlag(flags, 'line'),
         from: requireFlag(flags, 'from'),
-        body: requireFlag(flags, 'body'),
+        body: media.length > 0 && flags.body === undefined ? '' : requireFlag(flags, 'body'),
       };
       if (typeof flags.channel === 'string') body.channel = flags.channel;
+      if (media.length > 0) body.media = media;
       return { method: 'POST', path: '/control/inbound', body };
     }
     case 'heartbeat':

@@ -11,6 +11,7 @@ import { isE164, numberMatchesRule } from './rules';
 import {
   type Channel,
   type InboundInput,
+  type InboundMediaInput,
   type LineRegistration,
   type LineSummary,
   type LineUpdate,
@@ -316,11 +317,37 @@ function scheduleReports(state: SimulatorState, send: AcceptedSend): void {
   runStep(0);
 }
 
+/** At most this many attachments on one inbound message (the protocol's limit). */
+const MAX_INBOUND_MEDIA = 10;
+
+/** An inbound message's attachments: URLs or `{url, content_type?, size?, filename?}`, checked and passed on as given. */
+function inboundMedia(raw: unknown): InboundMediaInput[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || raw.length > MAX_INBOUND_MEDIA) {
+    throw inputError(400, 'invalid_media', `media must be an array of at most ${MAX_INBOUND_MEDIA} URLs or {url, content_type?, size?, filename?}`);
+  }
+  return raw.map((item: unknown, index): InboundMediaInput => {
+    const entry = (typeof item === 'string' ? { url: item } : item) as Partial<Record<keyof InboundMediaInput, unknown>> | null;
+    if (!entry || typeof entry !== 'object' || typeof entry.url !== 'string' || !/^https?:\/\/\S+$/i.test(entry.url)) {
+      throw inputError(400, 'invalid_media', `media[${index}] must be an http(s) URL`);
+    }
+    const out: InboundMediaInput = { url: entry.url };
+    if (typeof entry.content_type === 'string') out.content_type = entry.content_type;
+    if (typeof entry.size === 'number') out.size = entry.size;
+    if (typeof entry.filename === 'string') out.filename = entry.filename;
+    return out;
+  });
+}
+
 export function inbound(state: SimulatorState, input: InboundInput): { event_id: string } {
   const fields = input as Partial<Record<keyof InboundInput, unknown>>;
   const line = requireLine(state, fields.line_id);
   if (!isE164(fields.from)) throw inputError(400, 'invalid_from', 'from must be an E.164 number');
-  if (typeof fields.body !== 'string' || fields.body.length === 0) throw inputError(400, 'invalid_body', 'body must be a non-empty string');
+  const media = inboundMedia(fields.media);
+  const body = fields.body ?? '';
+  if (typeof body !== 'string' || (body.length === 0 && media.length === 0)) {
+    throw inputError(400, 'invalid_body', 'body must be a non-empty string (it may be empty when media is given)');
+  }
   const channel = fields.channel ?? 'imessage';
   if (!CHANNELS.includes(channel as Channel)) throw inputError(400, 'invalid_channel', 'channel must be imessage, rcs or sms');
   const event: OutgoingEvent = {
@@ -329,11 +356,12 @@ export function inbound(state: SimulatorState, input: InboundInput): { event_id:
     occurred_at: nowIso(),
     from: fields.from,
     to: line.phone_number,
-    body: fields.body,
+    body,
     channel,
   };
+  if (media.length > 0) event.media = media;
   line.outbox.enqueue([event]);
-  state.settings.logger.info({ line_id: line.line_id, event_id: event.id, channel }, 'inbound message queued');
+  state.settings.logger.info({ line_id: line.line_id, event_id: event.id, channel, media: media.length }, 'inbound message queued');
   return { event_id: event.id };
 }
 

@@ -62,8 +62,19 @@ export type SendRequest = Omit<SendRecord, 'received_at' | 'attempts' | 'reporte
 export interface InboundInput {
   line_id: string;
   from: string;
-  body: string;
+  /** May be empty (or left out) when `media` is given. */
+  body?: string;
   channel?: Channel;
+  /** Attachments: URLs, or `{url, content_type?, size?, filename?}`; forwarded as the event's `media`. */
+  media?: (string | InboundMediaInput)[];
+}
+
+/** An inbound attachment as the bridge announces it on a `received` event. */
+export interface InboundMediaInput {
+  url: string;
+  content_type?: string;
+  size?: number;
+  filename?: string;
 }
 
 /** An event to emit as-is; `id` and `occurred_at` are filled in when absent. */

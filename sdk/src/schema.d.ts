@@ -67,7 +67,7 @@ export interface paths {
         put?: never;
         /**
          * A phone-line bridge reports sends, deliveries, reads, failures, inbound messages and heartbeats
-         * @description docs/device-protocol.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused.
+         * @description docs/device-protocol.md: signed with the line secret, HMAC-SHA256 over the timestamp and the raw body; stale timestamps are refused. A `received` event may carry `media` (up to 10 `{url, content_type?, size?, filename?}`; `body` may then be empty): the platform records them as pending and downloads them after the 202.
          */
         post: operations["reportDeviceEvents"];
         delete?: never;
@@ -1631,6 +1631,12 @@ export interface components {
                 channel?: "imessage" | "sms" | "rcs";
                 battery?: number;
                 signal?: number;
+                media?: {
+                    url: string;
+                    content_type?: string;
+                    size?: number;
+                    filename?: string;
+                }[];
             } & (unknown & unknown & unknown))[];
         };
         Message: {

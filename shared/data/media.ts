@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
 import { NotFoundError } from '../errors';
 import { newId } from '../ids';
-import { filenameOf } from '../media/rules';
+import { cleanFilename, filenameOf, mediaTypeOf } from '../media/rules';
 
 /**
  * Media attachments of messages (message_media): recorded as `pending` with
@@ -30,6 +30,31 @@ export async function insertMessageMedia(t: TenantTx, messageId: string, urls: s
   await t.insert(
     'message_media',
     urls.map((url, position) => ({ id: newId(), message_id: messageId, position, source_url: url, filename: filenameOf(url) })),
+  );
+}
+
+/**
+ * Records an inbound message's attachments, in order, as pending, with what
+ * the bridge said of them (type, size, name). The download replaces the type
+ * and size with what was actually served.
+ */
+export async function insertInboundMedia(
+  t: TenantTx,
+  messageId: string,
+  items: { url: string; content_type?: string; size?: number; filename?: string }[],
+): Promise<void> {
+  if (items.length === 0) return;
+  await t.insert(
+    'message_media',
+    items.map((item, position) => ({
+      id: newId(),
+      message_id: messageId,
+      position,
+      source_url: item.url,
+      content_type: mediaTypeOf(item.content_type) || null,
+      size_bytes: item.size ?? null,
+      filename: (item.filename !== undefined ? cleanFilename(item.filename) : null) ?? filenameOf(item.url),
+    })),
   );
 }
 

@@ -3,6 +3,7 @@ import { withTenant, securityEvent, TenantTx } from '../db/tenant';
 import { recordHeartbeat, PhoneLineRow } from '../data/phone-lines';
 import { applyStatusReportRows, markDeviceEventSeen } from '../data/device-events';
 import { insertInboundMessage } from '../data/messages';
+import { insertInboundMedia } from '../data/media';
 import { conversationOwner, touchInboundConversation } from '../data/conversations';
 import type { DeviceEvent } from '../schemas/device';
 import { messageEventJob, MessageStatus, hasSubscriber } from '../messages/status';
@@ -56,13 +57,26 @@ async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceE
   return jobs;
 }
 
-/** Records an inbound message for the tenant that owns the conversation, and its processing job. */
-export async function recordInbound(t: TenantTx, line: PhoneLineRow, event: { from: string; body: string; channel: string; occurredAt: Date }): Promise<OutboxJob[]> {
+/** An attachment a bridge announces on a `received` event. */
+export type InboundMedia = NonNullable<DeviceEvent['media']>[number];
+
+/**
+ * Records an inbound message for the tenant that owns the conversation, its
+ * attachments (pending) and its jobs: processing, and, with attachments, the
+ * `fetch-media` job that downloads them. Nothing is downloaded here.
+ */
+export async function recordInbound(
+  t: TenantTx,
+  line: PhoneLineRow,
+  event: { from: string; body: string; channel: string; occurredAt: Date; media?: InboundMedia[] },
+): Promise<OutboxJob[]> {
   const id = newId();
   await insertInboundMessage(t, { id, from: event.from, to: line.phone_number, body: event.body, channel: event.channel, lineId: line.id, deviceOccurredAt: event.occurredAt });
+  await insertInboundMedia(t, id, event.media ?? []);
   await touchInboundConversation(t, line.id, event.from);
   // Keywords (STOP/START/HELP) run first, in the inbound job; the webhook fires either way.
   const jobs = [outboxJob('sending', 'process-inbound', id, { tenantId: t.tenantId, messageId: id }, { priority: 1 })];
+  if (event.media?.length) jobs.push(outboxJob('sending', 'fetch-media', id, { tenantId: t.tenantId, messageId: id }, { priority: 2 }));
   const announce = messageEventJob(t.tenantId, id, 1, 'received');
   if (announce && (await hasSubscriber(t, 'message.received'))) jobs.push(announce);
   await addToOutbox(t, jobs);
@@ -80,8 +94,8 @@ async function applyReceived(app: Knex, line: PhoneLineRow, event: DeviceEvent, 
   return withTenant(app, tenantId, async (t) => {
     if (!(await markDeviceEventSeen(t.trx, line.id, event.id))) return [];
     // PostgreSQL text cannot hold NUL; a device may still send one.
-    const body = event.body!.split(String.fromCharCode(0)).join('');
-    return recordInbound(t, line, { from: event.from!, body, channel: event.channel!, occurredAt: new Date(event.occurred_at) });
+    const body = (event.body ?? '').split(String.fromCharCode(0)).join('');
+    return recordInbound(t, line, { from: event.from!, body, channel: event.channel!, occurredAt: new Date(event.occurred_at), media: event.media });
   });
 }
 

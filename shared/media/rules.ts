@@ -29,12 +29,15 @@ export function mediaTypeOf(header: string | undefined): string {
 /** A file name to show for an attachment: the last path segment of its URL, when it has one. */
 export function filenameOf(url: string): string | null {
   try {
-    const segment = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
-    const clean = segment.replace(/[^\p{L}\p{N}._ -]/gu, '').slice(0, 200);
-    return clean || null;
+    return cleanFilename(decodeURIComponent(new URL(url).pathname.split('/').pop() ?? ''));
   } catch {
     return null;
   }
+}
+
+/** A file name safe to show and to put in a Content-Disposition: letters, digits, `._ -`, at most 200 characters. */
+export function cleanFilename(name: string): string | null {
+  return name.replace(/[^\p{L}\p{N}._ -]/gu, '').slice(0, 200) || null;
 }
 
 /**

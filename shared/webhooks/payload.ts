@@ -1,4 +1,5 @@
 import type { MessageRow } from '../data/messages';
+import type { MediaSummary } from '../data/media';
 
 /** A message history row (`message_events`). */
 export interface MessageHistoryRow {
@@ -13,9 +14,11 @@ export interface MessageHistoryRow {
 /**
  * The payload of `message.<status>` (PRODUCT.md, Webhooks): the status is the
  * history row's, not the message's current one, so a late job still describes
- * the step it announces. The body travels only on inbound messages.
+ * the step it announces. The body travels only on inbound messages, and so
+ * do their attachments (`media`), as known when the event is made: usually
+ * still `pending`, since the webhook does not wait for the downloads.
  */
-export function messageEventPayload(eventId: string, message: MessageRow, history: MessageHistoryRow): Record<string, unknown> {
+export function messageEventPayload(eventId: string, message: MessageRow, history: MessageHistoryRow, media: MediaSummary[] = []): Record<string, unknown> {
   const payload: Record<string, unknown> = {
     event: `message.${history.status}`,
     event_id: eventId,
@@ -29,6 +32,9 @@ export function messageEventPayload(eventId: string, message: MessageRow, histor
   };
   if (history.reason) payload.reason = history.reason;
   if (message.direction === 'inbound' && message.body !== null) payload.body = message.body;
+  if (message.direction === 'inbound' && media.length > 0) {
+    payload.media = media.map((item) => ({ id: item.id, status: item.status, content_type: item.content_type, size: item.size_bytes, filename: item.filename }));
+  }
   if (message.campaign_id) payload.campaign_id = message.campaign_id;
   if (message.direction === 'outbound') payload.was_downgraded = message.was_downgraded;
   if (message.client_reference !== null) payload.client_reference = message.client_reference;

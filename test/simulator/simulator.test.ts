@@ -464,6 +464,26 @@ describe('device simulator', () => {
       expect(platform.posts[0].signatureValid).to.equal(true);
     });
 
+    it('when an inbound message with media is injected, then the received event carries them as media', async () => {
+      await startSimulator({ heartbeatIntervalMs: 0 });
+      simulator.registerLine({ line_id: LINE_ID, phone_number: LINE_NUMBER, secret: SECRET });
+      const response = await controlRequest(simUrl, 'POST', '/control/inbound', {
+        line_id: LINE_ID,
+        from: IMESSAGE_NUMBER,
+        media: ['https://cdn.example.com/a.jpg', { url: 'https://cdn.example.com/b.png', content_type: 'image/png', size: 1200, filename: 'b.png' }],
+      });
+      expect(response.status, JSON.stringify(response.body)).to.equal(200);
+      const received = await waitFor(() => platform.acceptedEvents(LINE_ID).find((event) => event.id === response.body.event_id), 5000, 'received');
+      expect(received).to.include({ type: 'received', body: '' });
+      expect(received.media).to.deep.equal([{ url: 'https://cdn.example.com/a.jpg' }, { url: 'https://cdn.example.com/b.png', content_type: 'image/png', size: 1200, filename: 'b.png' }]);
+
+      for (const media of [['ftp://cdn.example.com/a.jpg'], 'https://cdn.example.com/a.jpg', Array.from({ length: 11 }, (_, i) => `https://cdn.example.com/${i}.jpg`)]) {
+        const refused = await controlRequest(simUrl, 'POST', '/control/inbound', { line_id: LINE_ID, from: IMESSAGE_NUMBER, body: 'x', media });
+        expect(refused.status, JSON.stringify(media)).to.equal(400);
+      }
+      expect((await controlRequest(simUrl, 'POST', '/control/inbound', { line_id: LINE_ID, from: IMESSAGE_NUMBER, body: '' })).status).to.equal(400);
+    });
+
     it('when raw events are injected, then they are posted as given with an id and time filled in', async () => {
       await startSimulator({ heartbeatIntervalMs: 0 });
       simulator.registerLine({ line_id: LINE_ID, phone_number: LINE_NUMBER, secret: SECRET });
@@ -553,6 +573,16 @@ describe('device simulator', () => {
       const result = await runCli(['inbound', '--line', LINE_ID, '--from', IMESSAGE_NUMBER, '--body', 'hi from cli', '--url', simUrl], {});
       expect(result.status).to.equal(200);
       await waitFor(() => platform.acceptedEvents(LINE_ID).find((event) => event.body === 'hi from cli'), 5000, 'cli inbound');
+    });
+
+    it('when the CLI sends an inbound message with --media and no --body, then the platform receives the attachments', async () => {
+      await startSimulator({ heartbeatIntervalMs: 0 });
+      simulator.registerLine({ line_id: LINE_ID, phone_number: LINE_NUMBER, secret: SECRET });
+      const result = await runCli(['inbound', '--line', LINE_ID, '--from', IMESSAGE_NUMBER, '--media', 'https://cdn.example.com/a.jpg https://cdn.example.com/b.pdf', '--url', simUrl], {});
+      expect(result.status).to.equal(200);
+      const received = await waitFor(() => platform.acceptedEvents(LINE_ID).find((event) => Array.isArray(event.media)), 5000, 'cli inbound with media');
+      expect(received.media).to.deep.equal([{ url: 'https://cdn.example.com/a.jpg' }, { url: 'https://cdn.example.com/b.pdf' }]);
+      expect(received.body).to.equal('');
     });
   });
 

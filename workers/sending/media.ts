@@ -15,7 +15,7 @@ import { done, JobOutcome, skipped } from '../runtime';
 const MAX_FETCH_ATTEMPTS = 3;
 
 /**
- * The media step of an outbound message with attachments, before routing:
+ * `fetch-media`. The media step of an outbound message with attachments, before routing:
  * each pending attachment is downloaded through the webhooks' SSRF-safe
  * connect (size, type and time limits in shared/media) and stored as soon as
  * it arrives, so at most one attachment is held in memory. When all are
@@ -23,6 +23,7 @@ const MAX_FETCH_ATTEMPTS = 3;
  * transaction; an attachment that is too large, of a refused type, blocked or
  * unreachable (after retries) fails the message with that reason. Stored
  * attachments are never fetched again, so a re-run only picks up the rest.
+ * An inbound message's attachments take the same download (fetchInbound).
  */
 export function createMediaFetcher(deps: WorkerDeps, options: { resolve?: Resolver } = {}) {
   const policy = { allowPrivateNetworks: deps.config.webhookAllowPrivateNetworks };
@@ -37,23 +38,53 @@ export function createMediaFetcher(deps: WorkerDeps, options: { resolve?: Resolv
     return done(`failed: ${fetched.reason} (${fetched.detail})`);
   }
 
+  /** Whether a failed download should be tried again later (throws to the queue's backoff) rather than recorded as failed. */
+  function retryLater(messageId: string, mediaId: string, fetched: Extract<FetchedMedia, { ok: false }>, job?: Job): void {
+    const lastAttempt = !job || job.attemptsMade + 1 >= Math.min(job.opts.attempts ?? 1, MAX_FETCH_ATTEMPTS);
+    if (!fetched.transient || lastAttempt) return;
+    deps.log.warn({ messageId, mediaId, detail: fetched.detail, attempt: (job?.attemptsMade ?? 0) + 1 }, 'attachment not downloaded; retrying');
+    throw new Error(`attachment ${mediaId}: ${fetched.detail}`);
+  }
+
+  /**
+   * An inbound message's attachments (the bridge's URLs are outside URLs, so
+   * the same connect, limits and retries apply). The message stays `received`
+   * whatever happens: an attachment that cannot be taken is marked failed
+   * with the reason, and the others are still fetched.
+   */
+  async function fetchInbound(tenantId: string, messageId: string, pending: { id: string; source_url: string }[], job?: Job): Promise<JobOutcome> {
+    let failed = 0;
+    for (const media of pending) {
+      const fetched = await fetchMedia(media.source_url, { policy, timeoutMs: MEDIA_FETCH_TIMEOUT_MS, resolve: options.resolve });
+      if (fetched.ok) {
+        await withTenant(deps.db.app, tenantId, (t) => storeMessageMedia(t, media.id, fetched.content, fetched.contentType));
+        continue;
+      }
+      retryLater(messageId, media.id, fetched, job);
+      failed += 1;
+      deps.log.info({ messageId, mediaId: media.id, reason: fetched.reason, detail: fetched.detail }, 'inbound attachment not taken');
+      await withTenant(deps.db.app, tenantId, (t) => failMessageMedia(t, media.id, fetched.reason));
+    }
+    await withTenant(deps.db.app, tenantId, (t) => consumeOutbox(t, 'sending', 'fetch-media', messageId));
+    return done(`inbound: ${pending.length - failed} attachment(s) stored, ${failed} failed`);
+  }
+
   return async function fetchMessageMedia(payload: { tenantId: string; messageId: string }, job?: Job): Promise<JobOutcome> {
     const { tenantId, messageId } = payload;
-    const pending = await withTenant(deps.db.app, tenantId, async (t) => {
+    const loaded = await withTenant(deps.db.app, tenantId, async (t) => {
       const message = await getMessage(t, messageId);
-      if (message.status !== 'queued' || message.direction !== 'outbound') return null;
-      return pendingMessageMedia(t, messageId);
+      if (message.direction === 'inbound') return { inbound: true, pending: await pendingMessageMedia(t, messageId) };
+      if (message.status !== 'queued') return null;
+      return { inbound: false, pending: await pendingMessageMedia(t, messageId) };
     });
-    if (!pending) return skipped('message no longer queued');
+    if (!loaded) return skipped('message no longer queued');
+    const { pending } = loaded;
+    if (loaded.inbound) return fetchInbound(tenantId, messageId, pending, job);
 
     for (const media of pending) {
       const fetched = await fetchMedia(media.source_url, { policy, timeoutMs: MEDIA_FETCH_TIMEOUT_MS, resolve: options.resolve });
       if (!fetched.ok) {
-        const lastAttempt = !job || job.attemptsMade + 1 >= Math.min(job.opts.attempts ?? 1, MAX_FETCH_ATTEMPTS);
-        if (fetched.transient && !lastAttempt) {
-          deps.log.warn({ messageId, mediaId: media.id, detail: fetched.detail, attempt: (job?.attemptsMade ?? 0) + 1 }, 'attachment not downloaded; retrying');
-          throw new Error(`attachment ${media.id}: ${fetched.detail}`);
-        }
+        retryLater(messageId, media.id, fetched, job);
         return failMessage(tenantId, messageId, media.id, fetched);
       }
       await withTenant(deps.db.app, tenantId, (t) => storeMessageMedia(t, media.id, fetched.content, fetched.contentType));

@@ -1,6 +1,7 @@
 import { withTenant } from '../../shared/db/tenant';
 import { NotFoundError } from '../../shared/errors';
 import { getMessage } from '../../shared/data/messages';
+import { listMessageMedia } from '../../shared/data/media';
 import { createDeliveries, getWebhookEvent, messageHistoryForWebhooks, recordMessageEvent, subscribedWebhooks } from '../../shared/data/webhooks';
 import { EVENT_TYPES } from '../../shared/events';
 import { addToOutbox, consumeOutbox, enqueueAll, OutboxJob } from '../../shared/outbox';
@@ -39,12 +40,13 @@ export function createMessageEventFanOut(deps: WorkerDeps) {
       if (message.sandbox && !message.dispatch_webhook) return callbacks;
       const webhooks = await subscribedWebhooks(t, type);
       if (webhooks.length === 0) return callbacks;
+      const media = message.direction === 'inbound' ? await listMessageMedia(t, messageId) : [];
       const event = await recordMessageEvent(t, {
         messageId,
         sequence,
         type,
         sandbox: message.sandbox,
-        payload: (eventId) => messageEventPayload(eventId, message, history),
+        payload: (eventId) => messageEventPayload(eventId, message, history, media),
       });
       return [...callbacks, ...(await createDeliveries(t, event.id, webhooks.map((webhook) => webhook.id)))];
     });
