@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { collectProcessMetrics } from '../shared/metrics';
 import { bootConfig, connectDatabase, connectRedis, onShutdown, runMain } from '../shared/boot';
 import { createQueues } from '../shared/queues';
 import { logger } from '../shared/logger';
@@ -6,6 +7,7 @@ import { createApiApp } from '../api/app';
 
 runMain('web', async () => {
   const config = bootConfig();
+  if (config.processMetrics) collectProcessMetrics();
   const db = await connectDatabase(config, { appPoolMax: 20 });
   const redis = await connectRedis(config, 'producer');
   const subscriber = await connectRedis(config, 'worker');

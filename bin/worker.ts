@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq';
 import { bootConfig, BootError, connectDatabase, connectRedis, onShutdown, runMain } from '../shared/boot';
 import { createQueues } from '../shared/queues';
 import { logger } from '../shared/logger';
-import { startMetricsServer, watchQueueDepth, MetricsServer } from '../shared/metrics';
+import { collectProcessMetrics, startMetricsServer, watchQueueDepth, MetricsServer } from '../shared/metrics';
 import { closeWorkers } from '../workers/runtime';
 import { isPoolName, metricsPort, POOLS, PoolName, startPool } from '../workers/pools';
 
@@ -28,6 +28,7 @@ runMain('worker', async () => {
   // Prometheus: GET /metrics on WORKER_METRICS_PORT + the pool's index, when set (README "Metrics and traces").
   let metrics: MetricsServer | null = null;
   if (config.workers.metricsPort !== null) {
+    if (config.processMetrics) collectProcessMetrics();
     watchQueueDepth(queues, pools.map((name) => POOLS[name].queue));
     const port = metricsPort(config.workers.metricsPort, pools);
     metrics = await startMetricsServer(port, config.workers.metricsHost, logger).catch((error: unknown) => {

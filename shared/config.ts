@@ -31,6 +31,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Public base URL printed in examples. */
   publicUrl: string;
+  /** METRICS_PROCESS=1: prom-client's process and Node.js series on every /metrics (shared/metrics.ts). */
+  processMetrics: boolean;
   bodyLimitBytes: number;
   /** Seconds an API key row may be served from the in-process cache. */
   authCacheSeconds: number;
@@ -249,6 +251,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     },
     adminApiKeyFromEnv: Boolean(env.ADMIN_API_KEY),
     logLevel: logLevel(env),
+    processMetrics: env.METRICS_PROCESS === '1' || env.METRICS_PROCESS === 'true',
     publicUrl: env.PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024),
     authCacheSeconds: integer(env, 'AUTH_CACHE_SECONDS', 5, 0, 300),

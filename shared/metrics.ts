@@ -13,7 +13,20 @@ import type { Logger } from './logger';
  * path; queue depth is read from Redis only when Prometheus scrapes.
  */
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'senderz_' });
+
+let processMetrics = false;
+
+/**
+ * prom-client's process and Node.js series (CPU, memory, event-loop lag, GC),
+ * when METRICS_PROCESS=1. Off by default: their event-loop and GC observers
+ * cost about a fifth of the pipeline's capacity on a 2-core box (README
+ * "Metrics and traces").
+ */
+export function collectProcessMetrics(): void {
+  if (processMetrics) return;
+  processMetrics = true;
+  collectDefaultMetrics({ register: registry, prefix: 'senderz_' });
+}
 
 const seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 

@@ -131,7 +131,7 @@ describe('metrics: Prometheus series on web and on a pool listener', function ()
       });
     });
     const child = fork(path.resolve(__dirname, '..', '..', 'bin', 'worker.js'), ['dispatch'], {
-      env: { ...process.env, ...harness().env, WORKER_METRICS_PORT: String(free - 1), WORKER_METRICS_HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      env: { ...process.env, ...harness().env, WORKER_METRICS_PORT: String(free - 1), WORKER_METRICS_HOST: '127.0.0.1', METRICS_PROCESS: '1', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     let stdout = '';
