@@ -29,7 +29,7 @@ export async function runEndToEndBench(
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = { ...bench.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' };
-  const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 20000, latencyMs: { sent: 10, delivered: 20, read: null } });
+  const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 20000, eventFlushMs: 20, latencyMs: { sent: 10, delivered: 20, read: null } });
   const named: Record<string, ChildProcess> = {
     web: startProcess('bin/web.js', [], env),
     workers: startProcess('bin/worker.js', Object.keys(POOLS), env),

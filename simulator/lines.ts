@@ -46,6 +46,7 @@ export interface LineSettings {
   retryInitialMs: number;
   retryMaxMs: number;
   eventPostTimeoutMs: number;
+  eventFlushMs: number;
   /** Aborts event posts in flight once stop() has waited long enough. */
   stopSignal: AbortSignal;
   logger: Logger;
@@ -167,6 +168,7 @@ export function registerLine(state: SimulatorState, registration: LineRegistrati
       retryInitialMs: settings.retryInitialMs,
       retryMaxMs: settings.retryMaxMs,
       requestTimeoutMs: settings.eventPostTimeoutMs,
+      flushMs: settings.eventFlushMs,
       stopSignal: settings.stopSignal,
     }),
   };

@@ -9,6 +9,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv, logger: Logger): Simulato
     host: env.SIMULATOR_HOST || '127.0.0.1',
     platformUrl: env.SIMULATOR_PLATFORM_URL || 'http://127.0.0.1:3000',
     heartbeatIntervalMs: integerFromEnv(env, 'SIMULATOR_HEARTBEAT_MS', 30_000),
+    eventFlushMs: integerFromEnv(env, 'SIMULATOR_EVENT_FLUSH_MS', 0),
     logger,
   };
   if (env.SIMULATOR_CONTROL_TOKEN) options.controlToken = env.SIMULATOR_CONTROL_TOKEN;

@@ -30,6 +30,12 @@ export interface OutboxSettings {
   retryInitialMs: number;
   retryMaxMs: number;
   requestTimeoutMs: number;
+  /**
+   * How long an event may wait for others to go out in the same post (0: only
+   * those that become ready in the same turn). A bridge that posts every few
+   * milliseconds under load spares itself and the platform a request per event.
+   */
+  flushMs: number;
   stopSignal: AbortSignal;
 }
 
@@ -50,18 +56,25 @@ export function createOutbox(settings: OutboxSettings): Outbox {
   const { logger } = settings;
   const pending: OutgoingEvent[] = [];
   let closed = false;
-  let drainScheduled: NodeJS.Immediate | null = null;
+  let drainScheduled: (() => void) | null = null;
   let retryTimer: NodeJS.Timeout | null = null;
   let backoffMs = settings.retryInitialMs;
   let draining: Promise<void> | null = null;
 
   function scheduleDrain(): void {
     if (closed || drainScheduled || retryTimer || draining) return;
-    // Waiting one macrotask lets events that become ready together go out in one post.
-    drainScheduled = setImmediate(() => {
+    // Waiting one macrotask (or the flush window) lets events that become ready together go out in one post.
+    const go = () => {
       drainScheduled = null;
       startDrain();
-    });
+    };
+    if (settings.flushMs > 0) {
+      const timer = setTimeout(go, settings.flushMs);
+      drainScheduled = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(go);
+      drainScheduled = () => clearImmediate(immediate);
+    }
   }
 
   function startDrain(): void {
@@ -171,7 +184,7 @@ export function createOutbox(settings: OutboxSettings): Outbox {
     settled: () => draining ?? Promise.resolve(),
     close() {
       closed = true;
-      if (drainScheduled) clearImmediate(drainScheduled);
+      drainScheduled?.();
       if (retryTimer) clearTimeout(retryTimer);
       drainScheduled = null;
       retryTimer = null;

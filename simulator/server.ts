@@ -41,6 +41,8 @@ export interface SimulatorOptions extends ConfigPatch {
   retryMaxMs?: number;
   /** An event post without an answer this long counts as failed. Default 10000. */
   eventPostTimeoutMs?: number;
+  /** How long a line's event may wait for others to go out in one post. Default 0 (only those ready in the same turn). */
+  eventFlushMs?: number;
   /** How long stop() waits for event posts in flight. Default 2000. */
   stopTimeoutMs?: number;
 }
@@ -91,6 +93,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       retryInitialMs: options.retryInitialMs ?? 200,
       retryMaxMs: options.retryMaxMs ?? 5_000,
       eventPostTimeoutMs: options.eventPostTimeoutMs ?? 10_000,
+      eventFlushMs: options.eventFlushMs ?? 0,
       stopSignal: stopController.signal,
       logger,
     },

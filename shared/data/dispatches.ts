@@ -62,8 +62,11 @@ export function createDispatchStatements(app: Knex): DispatchStatements {
       return rowsByItem(result.rows as { item: number; context: DispatchContext }[], items.length).map((row) => row?.context ?? null);
     },
   });
+  // Nothing waits on this mark but the job's completion (the push has gone, and a report that
+  // overtakes it is applied all the same), so the marks of 20 ms share one statement.
   const accepted = createBatcher<{ tenant_id: string; dispatch_id: string }, void>({
     maxBatch: 200,
+    lingerMs: 20,
     async run(items) {
       await app.raw('SELECT senderz_record_accepted(?::jsonb)', [JSON.stringify(items)]);
       return items.map(() => undefined);
@@ -119,10 +122,11 @@ export interface PendingDispatch {
 export async function claimDueDispatches(owner: Knex, graceSeconds: number, recheckSeconds: number, limit: number): Promise<PendingDispatch[]> {
   return owner.transaction(async (trx) => {
     const rows = (await trx('dispatches')
-      .where('status', 'pending')
-      .andWhere('available_at', '<=', trx.raw('now() - make_interval(secs => ?)', [graceSeconds]))
+      // relay_at is available_at while the dispatch is pending, NULL otherwise (its own index).
+      .whereNotNull('relay_at')
+      .andWhere('relay_at', '<=', trx.raw('now() - make_interval(secs => ?)', [graceSeconds]))
       .andWhere((scope) => void scope.whereNull('enqueued_at').orWhere('enqueued_at', '<', trx.raw('now() - make_interval(secs => ?)', [recheckSeconds])))
-      .orderBy('available_at')
+      .orderBy('relay_at')
       .limit(limit)
       .forUpdate()
       .skipLocked()

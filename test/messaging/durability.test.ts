@@ -93,6 +93,44 @@ describe('nothing lost, nothing twice', function () {
     }
   });
 
+  it('when dispatches are delivered, then their later reports are written in place and the relay, even with Redis emptied, pushes none of them again', async () => {
+    const tenant = await tenantWithLine();
+    const ids = await sendMany(tenant, 4);
+    const workers = ['sending', 'dispatch'].map((pool) => startPool(pool as 'sending' | 'dispatch', workerDeps(), harness().workerRedis));
+    try {
+      await eventually(async () => (await statuses(tenant.id)).delivered === 4, 20000, 'all delivered');
+    } finally {
+      await closeWorkers(workers, 5000);
+    }
+    const owner = harness().db.owner;
+    // A later report (delivered → read) changes no indexed column, so PostgreSQL updates the row in place (HOT).
+    const trx = await owner.transaction();
+    const hotSoFar = async () => (await trx.raw("SELECT pg_stat_get_xact_tuples_hot_updated('dispatches'::regclass)::int AS hot")).rows[0].hot as number;
+    let inPlace: { updated: number; hot: number };
+    try {
+      const before = await hotSoFar();
+      const updated = await trx('dispatches').where({ tenant_id: tenant.id }).whereIn('message_id', ids).update({ status: 'read', updated_at: trx.fn.now() });
+      inPlace = { updated, hot: (await hotSoFar()) - before };
+    } finally {
+      await trx.rollback();
+    }
+    expect(inPlace.updated).to.equal(4);
+    expect(inPlace.hot, 'report updates done in place').to.be.at.least(3);
+
+    // Settled dispatches are invisible to the relay: nothing is pushed a second time.
+    await deleteRedisPrefix(harness().redis, harness().config.queuePrefix);
+    const pushedBefore = platform.simulator.sends().length;
+    const again = [startPool('dispatch', workerDeps(), harness().workerRedis)];
+    try {
+      await relayOutbox(workerDeps(), { graceSeconds: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      await closeWorkers(again, 5000);
+    }
+    expect(platform.simulator.sends().length - pushedBefore).to.equal(0);
+    assertSentOnce(platform, ids);
+  });
+
   it('when a dispatch worker dies after the bridge accepted but before recording it, then the rerun is de-duplicated by the bridge', async () => {
     const tenant = await tenantWithLine();
     const [id] = await sendMany(tenant, 1);
@@ -100,10 +138,16 @@ describe('nothing lost, nothing twice', function () {
     const dispatch = await harness().db.owner('dispatches').where({ tenant_id: tenant.id, message_id: id }).first();
     const dispatcher = createDispatchHandlers(workerDeps());
     const payload = { tenantId: tenant.id, messageId: id, dispatchId: dispatch.id };
-    await dispatcher['dispatch-message'](payload, fakeJob('dispatch-message', payload));
-    // The crash: the acceptance was never recorded, and the job's outbox row is still there.
-    await harness().db.owner('dispatches').where({ id: dispatch.id }).update({ status: 'pending' });
-    await dispatcher['dispatch-message'](payload, fakeJob('dispatch-message', payload, 1));
+    // The device reports late, so the rerun comes before any report (as after a crash and a quick restart).
+    platform.simulator.configure({ latencyMs: { sent: 1500, delivered: 1600 } });
+    try {
+      await dispatcher['dispatch-message'](payload, fakeJob('dispatch-message', payload));
+      // The crash: the acceptance was never recorded, and the job's outbox row is still there.
+      await harness().db.owner('dispatches').where({ id: dispatch.id }).update({ status: 'pending' });
+      await dispatcher['dispatch-message'](payload, fakeJob('dispatch-message', payload, 1));
+    } finally {
+      platform.simulator.configure({ latencyMs: { sent: 50, delivered: 150 } });
+    }
     await eventually(async () => (await statuses(tenant.id)).delivered === 1, 10000, 'delivered');
     const sends = platform.simulator.sends().filter((send) => send.message_id === id);
     expect(sends).to.have.length(1);

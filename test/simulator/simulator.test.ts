@@ -452,6 +452,27 @@ describe('device simulator', () => {
       expect(platform.posts[0].events.map((event) => event.body)).to.deep.equal(['one', 'two', 'three']);
     });
 
+    it('when a flush window is set, then events that become ready within it go out in one post, and without it each goes alone', async () => {
+      await startSimulator({ heartbeatIntervalMs: 0, eventFlushMs: 150 });
+      simulator.registerLine({ line_id: LINE_ID, phone_number: LINE_NUMBER, secret: SECRET });
+      simulator.inbound({ line_id: LINE_ID, from: IMESSAGE_NUMBER, body: 'one' });
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      simulator.inbound({ line_id: LINE_ID, from: IMESSAGE_NUMBER, body: 'two' });
+      await simulator.whenIdle();
+      expect(platform.posts).to.have.length(1);
+      expect(platform.posts[0].events.map((event) => event.body)).to.deep.equal(['one', 'two']);
+
+      await simulator.stop();
+      platform.posts.length = 0;
+      await startSimulator({ heartbeatIntervalMs: 0 });
+      simulator.registerLine({ line_id: LINE_ID, phone_number: LINE_NUMBER, secret: SECRET });
+      simulator.inbound({ line_id: LINE_ID, from: IMESSAGE_NUMBER, body: 'three' });
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      simulator.inbound({ line_id: LINE_ID, from: IMESSAGE_NUMBER, body: 'four' });
+      await simulator.whenIdle();
+      expect(platform.posts.map((post) => post.events.map((event) => event.body))).to.deep.equal([['three'], ['four']]);
+    });
+
     it('when an inbound message is injected, then a received event reaches the platform with to = the line number', async () => {
       await startSimulator({ heartbeatIntervalMs: 0 });
       simulator.registerLine({ line_id: LINE_ID, phone_number: LINE_NUMBER, secret: SECRET });

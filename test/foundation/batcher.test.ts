@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import { createBatcher } from '../../shared/db/batcher';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A batcher whose statement records the items of each call and answers each item doubled. */
+function recordingBatcher(options: { lingerMs?: number; maxBatch?: number } = {}) {
+  const batches: number[][] = [];
+  const call = createBatcher<number, number>({
+    ...options,
+    async run(items) {
+      batches.push([...items]);
+      await sleep(5);
+      return items.map((item) => item * 2);
+    },
+  });
+  return { call, batches };
+}
+
+describe('statement batcher', () => {
+  it('when calls are made in the same turn, then they share one statement and each caller gets its own answer', async () => {
+    const { call, batches } = recordingBatcher();
+    const answers = await Promise.all([1, 2, 3].map((item) => call(item)));
+    expect(answers).to.deep.equal([2, 4, 6]);
+    expect(batches).to.deep.equal([[1, 2, 3]]);
+  });
+
+  it('when calls come a few milliseconds apart without a linger, then each goes alone', async () => {
+    const { call, batches } = recordingBatcher();
+    const first = call(1);
+    await sleep(15);
+    const second = call(2);
+    expect(await Promise.all([first, second])).to.deep.equal([2, 4]);
+    expect(batches).to.deep.equal([[1], [2]]);
+  });
+
+  it('when a linger is set, then calls within it share one statement and the first waits no longer than the linger', async () => {
+    const { call, batches } = recordingBatcher({ lingerMs: 60 });
+    const started = Date.now();
+    const first = call(1);
+    await sleep(15);
+    const second = call(2);
+    expect(await Promise.all([first, second])).to.deep.equal([2, 4]);
+    const waited = Date.now() - started;
+    expect(batches).to.deep.equal([[1, 2]]);
+    expect(waited).to.be.at.least(55);
+    expect(waited).to.be.below(1000);
+  });
+
+  it('when a linger is set and the batch fills up, then the statement goes at once', async () => {
+    const { call, batches } = recordingBatcher({ lingerMs: 5000, maxBatch: 3 });
+    const started = Date.now();
+    const answers = await Promise.all([1, 2, 3].map((item) => call(item)));
+    expect(answers).to.deep.equal([2, 4, 6]);
+    expect(batches).to.deep.equal([[1, 2, 3]]);
+    expect(Date.now() - started).to.be.below(1000);
+  });
+
+  it('when one item of a batch fails, then only its caller gets the error', async () => {
+    const call = createBatcher<number, number>({
+      async run(items) {
+        if (items.includes(13)) throw new Error('unlucky');
+        return items.map((item) => item + 1);
+      },
+    });
+    const outcomes = await Promise.allSettled([1, 13, 2].map((item) => call(item)));
+    expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as Error).message))).to.deep.equal([2, 'unlucky', 3]);
+  });
+});
