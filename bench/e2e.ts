@@ -6,6 +6,16 @@ import { benchOperator, cpuMeter, createBenchEnv, percentile, PGSTAT_SETTLE_MS, 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * How long the simulated bridge holds a line's events for others to join the
+ * same post: 20 ms, as a bridge under load would (BENCH_EVENT_FLUSH_MS=0 posts
+ * each turn's events at once).
+ */
+function eventFlushMs(): number {
+  const value = Number(process.env.BENCH_EVENT_FLUSH_MS ?? 20);
+  return Number.isInteger(value) && value >= 0 ? value : 20;
+}
+
+/**
  * Accept → bridge through the processes `npm start` runs on one box: the web
  * process, every pool in one worker process, and the scheduler (the device
  * simulator runs in this process). Two measures:
@@ -29,7 +39,7 @@ export async function runEndToEndBench(
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = { ...bench.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' };
-  const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 20000, eventFlushMs: 20, latencyMs: { sent: 10, delivered: 20, read: null } });
+  const simulator = createSimulator({ port: 0, platformUrl: url, heartbeatIntervalMs: 20000, eventFlushMs: eventFlushMs(), latencyMs: { sent: 10, delivered: 20, read: null } });
   const named: Record<string, ChildProcess> = {
     web: startProcess('bin/web.js', [], env),
     workers: startProcess('bin/worker.js', Object.keys(POOLS), env),

@@ -62,11 +62,8 @@ export function createDispatchStatements(app: Knex): DispatchStatements {
       return rowsByItem(result.rows as { item: number; context: DispatchContext }[], items.length).map((row) => row?.context ?? null);
     },
   });
-  // Nothing waits on this mark but the job's completion (the push has gone, and a report that
-  // overtakes it is applied all the same), so the marks of 20 ms share one statement.
   const accepted = createBatcher<{ tenant_id: string; dispatch_id: string }, void>({
     maxBatch: 200,
-    lingerMs: 20,
     async run(items) {
       await app.raw('SELECT senderz_record_accepted(?::jsonb)', [JSON.stringify(items)]);
       return items.map(() => undefined);

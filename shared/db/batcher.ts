@@ -14,20 +14,11 @@ export interface BatcherOptions<I, O> {
   maxBatch?: number;
   /** Most statements in flight at once. */
   maxInFlight?: number;
-  /**
-   * How long a call may wait for others to join it (default 0: the next turn
-   * of the event loop). Only for work whose caller is not waiting on the
-   * result to go on, such as a mark recorded after the fact: a lone call then
-   * costs this much more time and a statement is shared by the calls of a
-   * window instead of by those made in the same turn.
-   */
-  lingerMs?: number;
 }
 
 export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) => Promise<O> {
   const maxBatch = options.maxBatch ?? 100;
   const maxInFlight = options.maxInFlight ?? 2;
-  const lingerMs = options.lingerMs ?? 0;
   const waiting: { item: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
   let inFlight = 0;
   let scheduled = false;
@@ -53,12 +44,8 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) =>
     }
   }
 
-  let lingering: NodeJS.Timeout | null = null;
-
   function pump(): void {
     scheduled = false;
-    if (lingering) clearTimeout(lingering);
-    lingering = null;
     while (inFlight < maxInFlight && waiting.length > 0) {
       const batch = waiting.splice(0, maxBatch);
       inFlight += 1;
@@ -70,18 +57,9 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) =>
   }
 
   function schedule(): void {
-    if (waiting.length === 0) return;
-    // A full batch does not wait out the linger.
-    if (lingering && waiting.length >= maxBatch) {
-      clearTimeout(lingering);
-      lingering = null;
-      setImmediate(pump);
-      return;
-    }
-    if (scheduled) return;
+    if (scheduled || waiting.length === 0) return;
     scheduled = true;
-    if (lingerMs > 0 && waiting.length < maxBatch) lingering = setTimeout(pump, lingerMs);
-    else setImmediate(pump);
+    setImmediate(pump);
   }
 
   return (item: I) =>

@@ -4,7 +4,7 @@ import { createBatcher } from '../../shared/db/batcher';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A batcher whose statement records the items of each call and answers each item doubled. */
-function recordingBatcher(options: { lingerMs?: number; maxBatch?: number } = {}) {
+function recordingBatcher(options: { maxBatch?: number } = {}) {
   const batches: number[][] = [];
   const call = createBatcher<number, number>({
     ...options,
@@ -25,35 +25,13 @@ describe('statement batcher', () => {
     expect(batches).to.deep.equal([[1, 2, 3]]);
   });
 
-  it('when calls come a few milliseconds apart without a linger, then each goes alone', async () => {
+  it('when calls come a few milliseconds apart, then each goes alone (a lone call waits for nothing)', async () => {
     const { call, batches } = recordingBatcher();
     const first = call(1);
     await sleep(15);
     const second = call(2);
     expect(await Promise.all([first, second])).to.deep.equal([2, 4]);
     expect(batches).to.deep.equal([[1], [2]]);
-  });
-
-  it('when a linger is set, then calls within it share one statement and the first waits no longer than the linger', async () => {
-    const { call, batches } = recordingBatcher({ lingerMs: 60 });
-    const started = Date.now();
-    const first = call(1);
-    await sleep(15);
-    const second = call(2);
-    expect(await Promise.all([first, second])).to.deep.equal([2, 4]);
-    const waited = Date.now() - started;
-    expect(batches).to.deep.equal([[1, 2]]);
-    expect(waited).to.be.at.least(55);
-    expect(waited).to.be.below(1000);
-  });
-
-  it('when a linger is set and the batch fills up, then the statement goes at once', async () => {
-    const { call, batches } = recordingBatcher({ lingerMs: 5000, maxBatch: 3 });
-    const started = Date.now();
-    const answers = await Promise.all([1, 2, 3].map((item) => call(item)));
-    expect(answers).to.deep.equal([2, 4, 6]);
-    expect(batches).to.deep.equal([[1, 2, 3]]);
-    expect(Date.now() - started).to.be.below(1000);
   });
 
   it('when one item of a batch fails, then only its caller gets the error', async () => {
