@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createSimulator } from '../simulator/server';
 import { POOLS } from '../workers/pools';
-import { benchOperator, cpuMeter, createBenchEnv, percentile, PGSTAT_SETTLE_MS, rssMb, printTable, progress, Row, startProcess, stopProcess, summarize, transactions, waitForHttp, freePort } from './lib';
+import { benchOperator, cpuMeter, createBenchEnv, percentile, PGSTAT_SETTLE_MS, rssMb, printTable, progress, Row, stagePercentiles, stageTimes, startProcess, stopProcess, summarize, transactions, waitForHttp, freePort } from './lib';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -83,7 +83,7 @@ export async function runEndToEndBench(
     /** Waits until every accepted message reached the bridge and the reports are in. */
     const settle = async (started: Map<string, number>) => {
       const deadline = Date.now() + 60000;
-      while (simulator.sends().length < started.size && Date.now() < deadline) await sleep(50);
+      while (simulator.sendCount() < started.size && Date.now() < deadline) await sleep(50);
       await simulator.whenIdle(30000).catch(() => undefined);
       await sleep(1000);
     };
@@ -92,6 +92,7 @@ export async function runEndToEndBench(
     const p99s: number[] = [];
     const xacts: number[] = [];
     const cpu: Record<string, number[]> = {};
+    const stages: Record<string, number[]> = {};
     for (let run = 0; run < runs + 1; run += 1) {
       const warmup = run === 0;
       progress(warmup ? 'e2e: warming up' : `e2e: run ${run}/${runs} at ${rate} msg/s for ${seconds} s`);
@@ -117,10 +118,11 @@ export async function runEndToEndBench(
       xacts.push((await transactions(bench.env.DATABASE_URL)) - xactBefore - 1);
       xacts[xacts.length - 1] /= started.size;
       for (const [name, ms] of Object.entries(perMessage)) (cpu[name] ??= []).push(ms);
-      const latencies = simulator
-        .sends()
-        .filter((send) => started.has(send.message_id))
-        .map((send) => new Date(send.received_at).getTime() - started.get(send.message_id)!);
+      const arrived = simulator.sends().filter((send) => started.has(send.message_id));
+      const latencies = arrived.map((send) => new Date(send.received_at).getTime() - started.get(send.message_id)!);
+      const times = await stageTimes(bench.env.DATABASE_URL, arrived.map((send) => send.message_id));
+      const perStage = stagePercentiles(arrived.map((send) => ({ messageId: send.message_id, postedAt: started.get(send.message_id)!, atBridge: new Date(send.received_at).getTime() })), times);
+      for (const [metric, value] of Object.entries(perStage)) (stages[metric] ??= []).push(value);
       p50s.push(percentile(latencies, 50));
       p99s.push(percentile(latencies, 99));
       progress(`e2e: ${latencies.length}/${started.size} reached the bridge; p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms`);
@@ -129,6 +131,7 @@ export async function runEndToEndBench(
     const rows: Row[] = [
       summarize(label, 'p50', p50s, 'ms', 'target ≤ 20'),
       summarize(label, 'p99', p99s, 'ms', 'target ≤ 60'),
+      ...Object.entries(stages).map(([metric, values]) => summarize(label, metric, values, 'ms', 'stage of the above, from the history rows (PostgreSQL clock)')),
       summarize(label, 'PostgreSQL transactions per message', xacts, 'xact', 'pg_stat_database; send → delivered; target ≤ 3'),
       ...Object.entries(cpu).map(([name, values]) => summarize(label, `CPU per message: ${name}`, values, 'ms', 'send, route, push, sent + delivered reports')),
     ];
@@ -157,7 +160,8 @@ export async function runEndToEndBench(
           }),
         );
         const deadline = Date.now() + 120000;
-        while (simulator.sends().length < started.size && Date.now() < deadline) await sleep(20);
+        // sendCount(), not sends(): copying every record each 20 ms would take CPU from the run.
+        while (simulator.sendCount() < started.size && Date.now() < deadline) await sleep(20);
         const sends = simulator.sends().filter((send) => started.has(send.message_id));
         const last = Math.max(...sends.map((send) => new Date(send.received_at).getTime()));
         capacities.push((sends.length * 1000) / (last - begin));

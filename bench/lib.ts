@@ -261,6 +261,47 @@ export async function transactions(databaseUrl: string): Promise<number> {
   }
 }
 
+/**
+ * When each message was accepted (its `queued` history row) and routed (its
+ * `sending` row), from PostgreSQL's clock, which is this machine's: with the
+ * POST's start and the bridge's receipt it splits a send's latency into
+ * accept, route (queue wait included) and dispatch.
+ */
+export async function stageTimes(databaseUrl: string, messageIds: string[]): Promise<Map<string, { queued: number; sending: number }>> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const result = await client.query(
+      `SELECT message_id, min(occurred_at) FILTER (WHERE status = 'queued') AS queued, min(occurred_at) FILTER (WHERE status = 'sending') AS sending
+         FROM message_events WHERE message_id = ANY($1) GROUP BY message_id`,
+      [messageIds],
+    );
+    const times = new Map<string, { queued: number; sending: number }>();
+    for (const row of result.rows as { message_id: string; queued: Date | null; sending: Date | null }[]) {
+      if (row.queued && row.sending) times.set(row.message_id, { queued: row.queued.getTime(), sending: row.sending.getTime() });
+    }
+    return times;
+  } finally {
+    await client.end();
+  }
+}
+
+/** p50 and p99 of each stage of the sends given (POST → accepted, accepted → routed, routed → at the bridge), by metric name. */
+export function stagePercentiles(
+  sends: { messageId: string; postedAt: number; atBridge: number }[],
+  times: Map<string, { queued: number; sending: number }>,
+): Record<string, number> {
+  const stages: Record<string, number[]> = { 'POST → accepted': [], 'accepted → routed': [], 'routed → at the bridge': [] };
+  for (const send of sends) {
+    const time = times.get(send.messageId);
+    if (!time) continue;
+    stages['POST → accepted'].push(time.queued - send.postedAt);
+    stages['accepted → routed'].push(time.sending - time.queued);
+    stages['routed → at the bridge'].push(send.atBridge - time.sending);
+  }
+  return Object.fromEntries(Object.entries(stages).flatMap(([stage, values]) => [[`${stage}, p50`, percentile(values, 50)], [`${stage}, p99`, percentile(values, 99)]]));
+}
+
 /** A TCP port nothing listens on right now (a random port in a fixed range can collide with a process still closing). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

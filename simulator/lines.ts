@@ -62,6 +62,8 @@ export interface SimulatorState {
   readonly lines: Map<string, LineState>;
   /** Accepted sends by dispatch_id: a repeated dispatch_id is answered without sending again. */
   readonly accepted: Map<string, AcceptedSend>;
+  /** The first accepted send of each message, for lookups that must not copy every record. */
+  readonly firstByMessage: Map<string, AcceptedSend>;
   readonly pushesByDispatch: Map<string, number>;
   totalPushes: number;
   readonly reportTimers: Set<NodeJS.Timeout>;
@@ -80,6 +82,7 @@ export function createState(settings: LineSettings, initialConfig: SimulatorConf
     config: cloneConfig(initialConfig),
     lines: new Map(),
     accepted: new Map(),
+    firstByMessage: new Map(),
     pushesByDispatch: new Map(),
     totalPushes: 0,
     reportTimers: new Set(),
@@ -404,17 +407,24 @@ export function configure(state: SimulatorState, patch: ConfigPatch): SimulatorC
 export function reset(state: SimulatorState): void {
   state.config = cloneConfig(state.initialConfig);
   state.accepted.clear();
+  state.firstByMessage.clear();
   state.pushesByDispatch.clear();
   state.totalPushes = 0;
   state.settings.logger.info('sends and config reset');
 }
 
+function sendRecord(state: SimulatorState, send: AcceptedSend): SendRecord {
+  return { ...send, reported: [...send.reported], attempts: state.pushesByDispatch.get(send.dispatch_id) ?? 0 };
+}
+
 export function sends(state: SimulatorState): SendRecord[] {
-  return [...state.accepted.values()].map((send) => ({
-    ...send,
-    reported: [...send.reported],
-    attempts: state.pushesByDispatch.get(send.dispatch_id) ?? 0,
-  }));
+  return [...state.accepted.values()].map((send) => sendRecord(state, send));
+}
+
+/** The first accepted send of a message, without copying the others. */
+export function firstSendOf(state: SimulatorState, messageId: string): SendRecord | null {
+  const send = state.firstByMessage.get(messageId);
+  return send ? sendRecord(state, send) : null;
 }
 
 // ---------- sends ----------
@@ -519,6 +529,7 @@ export async function receiveSend(state: SimulatorState, line: LineState, reques
     reported: [],
   };
   state.accepted.set(send.dispatch_id, send);
+  if (!state.firstByMessage.has(send.message_id)) state.firstByMessage.set(send.message_id, send);
   logger.info(logContext, 'send accepted');
   // Reports are timers: the first can fire only after the 202 below has been written.
   scheduleReports(state, send);

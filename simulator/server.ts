@@ -68,6 +68,10 @@ export interface Simulator {
   /** Forgets sends and pushes, and puts the config back to what the options set. Lines stay. */
   reset(): void;
   sends(): SendRecord[];
+  /** The first accepted send of a message, or null; cheap where sends() copies every record. */
+  firstSendOf(messageId: string): SendRecord | null;
+  /** How many distinct dispatches were accepted (the length of sends(), without the copy). */
+  sendCount(): number;
   /** Signed, well-formed `/v1/send` requests received (every push, accepted or not). */
   pushCount(): number;
   /** Resolves when no report is scheduled, no event is waiting and no request is in progress. */
@@ -194,6 +198,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     getConfig: () => cloneConfig(state.config),
     reset: () => lines.reset(state),
     sends: () => lines.sends(state),
+    firstSendOf: (messageId) => lines.firstSendOf(state, messageId),
+    sendCount: () => state.accepted.size,
     pushCount: () => state.totalPushes,
     whenIdle,
   };

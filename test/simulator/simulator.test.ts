@@ -218,6 +218,10 @@ describe('device simulator', () => {
       expect(sends).to.have.length(1);
       expect(sends[0].attempts).to.equal(2);
       expect(listed.body.pushes).to.equal(2);
+      // The cheap lookups agree with the full list.
+      expect(simulator.sendCount()).to.equal(1);
+      expect(simulator.firstSendOf(body.message_id as string)).to.deep.equal(simulator.sends()[0]);
+      expect(simulator.firstSendOf('msg_unknown')).to.equal(null);
     });
 
     it('when imessage goes to a number without iMessage, then it answers 422 not_imessage; rcs to a non-RCS number gives not_rcs', async () => {
