@@ -217,7 +217,9 @@ export async function linesToProbe(owner: Knex): Promise<PhoneLineRow[]> {
  * offline (announced when it was online) and stays so until a probe passes.
  * Healthy after a failure: the mark is cleared and the line is online again
  * when it heartbeated within `offlineAfterSeconds` (announced). Returns the
- * status change, if any, and the jobs.
+ * status change, if any, and the jobs. The row is locked FOR NO KEY UPDATE:
+ * it serialises probes and heartbeats of the line without waiting for the
+ * sends in flight, which hold key-share locks on it (their foreign keys).
  */
 export async function recordHealthProbe(
   owner: Knex,
@@ -230,14 +232,14 @@ export async function recordHealthProbe(
       ? await trx.raw(
           `UPDATE phone_lines l SET health_failed_at = NULL, updated_at = now(),
                   status = CASE WHEN l.last_heartbeat_at > now() - make_interval(secs => ?) THEN 'online' ELSE l.status END
-             FROM (SELECT id, status FROM phone_lines WHERE id = ? FOR UPDATE) old
+             FROM (SELECT id, status FROM phone_lines WHERE id = ? FOR NO KEY UPDATE) old
             WHERE l.id = old.id AND l.enabled AND l.health_failed_at IS NOT NULL
            RETURNING old.status AS was, l.status AS now`,
           [offlineAfterSeconds, lineId],
         )
       : await trx.raw(
           `UPDATE phone_lines l SET health_failed_at = COALESCE(l.health_failed_at, now()), status = 'offline', updated_at = now()
-             FROM (SELECT id, status FROM phone_lines WHERE id = ? FOR UPDATE) old
+             FROM (SELECT id, status FROM phone_lines WHERE id = ? FOR NO KEY UPDATE) old
             WHERE l.id = old.id AND l.enabled
            RETURNING old.status AS was, l.status AS now`,
           [lineId],

@@ -7,6 +7,7 @@ import { workerDeps } from '../helpers/platform';
 import { createSendingHandlers } from '../../workers/sending';
 import { sweepLines } from '../../workers/maintenance';
 import { newId } from '../../shared/ids';
+import { recordHealthProbe } from '../../shared/data/phone-lines';
 
 /** A bridge written from docs/device-protocol.md alone (its own signing code), talking to the gateway. */
 function signed(lineId: string, secret: string, body: unknown, options: { timestamp?: number; tamper?: boolean } = {}) {
@@ -155,6 +156,33 @@ describe('device gateway POST /device/v1/events', () => {
     expect(await sweepLines(workerDeps())).to.include(line.id);
     row = await harness().db.owner('phone_lines').where({ id: line.id }).first();
     expect(row.status).to.equal('offline');
+  });
+
+  it('when sends on the line are in flight, then a heartbeat and a health probe are applied without waiting for them, and sends do not queue behind them', async () => {
+    const a = await createTenant();
+    const line = await addLine(a);
+    // What every send holds until it commits: the key-share lock of a foreign key to the line.
+    const inFlight = await harness().db.owner.transaction();
+    try {
+      await inFlight.raw('SELECT 1 FROM phone_lines WHERE id = ? FOR KEY SHARE', [line.id]);
+      const within = <T>(work: Promise<T>, label: string) =>
+        Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${label} waited for the send in flight`)), 3000))]);
+      const heartbeat = await within(signed(line.id, line.secret, { events: [{ id: 'hb-busy', type: 'heartbeat', occurred_at: now() }] }), 'the heartbeat');
+      expect(heartbeat.status).to.equal(202);
+      expect((await harness().db.owner('phone_lines').where({ id: line.id }).first()).status).to.equal('online');
+      await within(recordHealthProbe(harness().db.owner, line.id, false, 90), 'the health probe');
+      expect((await harness().db.owner('phone_lines').where({ id: line.id }).first()).status).to.equal('offline');
+      // Another send's lock is taken at once while a probe of the line is in progress.
+      const probe = await harness().db.owner.transaction();
+      try {
+        await probe.raw('SELECT 1 FROM phone_lines WHERE id = ? FOR NO KEY UPDATE', [line.id]);
+        await within(harness().db.owner.transaction((other) => other.raw('SELECT 1 FROM phone_lines WHERE id = ? FOR KEY SHARE', [line.id])), 'another send');
+      } finally {
+        await probe.rollback();
+      }
+    } finally {
+      await inFlight.rollback();
+    }
   });
 
   it('when a heartbeat is dated in the future, then the line\'s last heartbeat is clamped to now (a fast device clock cannot keep a silent line online)', async () => {
