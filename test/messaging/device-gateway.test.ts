@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { api, adminHeaders, createTenant, harness, TestTenant } from '../helpers/harness';
 import { fakeJob } from '../helpers/jobs';
@@ -7,41 +6,15 @@ import { workerDeps } from '../helpers/platform';
 import { createSendingHandlers } from '../../workers/sending';
 import { sweepLines } from '../../workers/maintenance';
 import { newId } from '../../shared/ids';
+import { addDedicatedLine, postDeviceEvents, DeviceLine } from '../helpers/device';
+
+type Line = DeviceLine;
+const addLine = (tenant: TestTenant) => addDedicatedLine(tenant, '+1555900');
+/** Signed as the line's bridge would; the refusal cases below sign with other ids and secrets. */
+const signed = (lineId: string, secret: string, body: unknown, options?: { timestamp?: number; tamper?: boolean }) => postDeviceEvents({ id: lineId, secret }, body, options);
 import { recordHealthProbe } from '../../shared/data/phone-lines';
 
 /** A bridge written from docs/device-protocol.md alone (its own signing code), talking to the gateway. */
-function signed(lineId: string, secret: string, body: unknown, options: { timestamp?: number; tamper?: boolean } = {}) {
-  const raw = typeof body === 'string' ? body : JSON.stringify(body);
-  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
-  const mac = crypto.createHmac('sha256', secret).update(`${timestamp}.${raw}`).digest('hex');
-  return api()
-    .post('/device/v1/events')
-    .set('Content-Type', 'application/json')
-    .set('X-Senderz-Line', lineId)
-    .set('X-Senderz-Timestamp', timestamp)
-    .set('X-Senderz-Signature', `sha256=${options.tamper ? mac.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')) : mac}`)
-    .send(raw);
-}
-
-let counter = 0;
-
-interface Line {
-  id: string;
-  secret: string;
-  phoneNumber: string;
-}
-
-async function addLine(tenant: TestTenant): Promise<Line> {
-  counter += 1;
-  const secret = crypto.randomBytes(32).toString('hex');
-  const phoneNumber = `+1555900${String(1000 + counter)}`;
-  const res = await api()
-    .post('/admin/phone-lines')
-    .set(adminHeaders())
-    .send({ phone_number: phoneNumber, bridge_url: 'http://127.0.0.1:9/unused', secret, capabilities: { imessage: true, sms: true, rcs: false }, mode: 'dedicated', tenant_id: tenant.id });
-  return { id: res.body.data.id, secret, phoneNumber };
-}
-
 /** A message already handed to a line: the state the device reports on. */
 async function dispatchedMessage(tenant: TestTenant, line: Line): Promise<{ messageId: string; dispatchId: string }> {
   const owner = harness().db.owner;
@@ -137,7 +110,7 @@ describe('device gateway POST /device/v1/events', () => {
     const lineA = await addLine(a);
     const lineB = await addLine(b);
     const { messageId, dispatchId } = await dispatchedMessage(a, lineA);
-    const res = await signed(lineB.id, lineB.secret, { events: [{ id: 'spoof', type: 'failed', reason: 'carrier_error', occurred_at: now(), dispatch_id: dispatchId }] });
+    const res = await postDeviceEvents(lineB, { events: [{ id: 'spoof', type: 'failed', reason: 'carrier_error', occurred_at: now(), dispatch_id: dispatchId }] });
     expect(res.status).to.equal(202);
     expect(await statusOf(messageId)).to.equal('sending');
   });

@@ -2,13 +2,14 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { api, adminHeaders, createTenant, eventually, harness, TestTenant } from '../helpers/harness';
+import { api, createTenant, eventually, harness, TestTenant } from '../helpers/harness';
 import { runThroughPool } from '../helpers/jobs';
 import { subscribe } from '../helpers/subscriptions';
 import { startPlatform, RunningPlatform, workerDeps } from '../helpers/platform';
 import { createSendingHandlers } from '../../workers/sending';
 import { createWebhookHandlers } from '../../workers/webhooks';
 import { createMediaFetcher } from '../../workers/sending/media';
+import { addDedicatedLine, postDeviceEvents as postEvents, DeviceLine as Line } from '../helpers/device';
 
 /** A picture and a PDF as a bridge would host them: random bytes, so a mix-up cannot pass. */
 const PHOTO = crypto.randomBytes(40 * 1024);
@@ -49,39 +50,6 @@ async function startBridgeMedia(): Promise<{ url: string; hits: Map<string, numb
   };
 }
 
-/** A bridge written from docs/device-protocol.md: signs its events with the line secret. */
-function postEvents(line: Line, body: unknown) {
-  const raw = JSON.stringify(body);
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const mac = crypto.createHmac('sha256', line.secret).update(`${timestamp}.${raw}`).digest('hex');
-  return api()
-    .post('/device/v1/events')
-    .set('Content-Type', 'application/json')
-    .set('X-Senderz-Line', line.id)
-    .set('X-Senderz-Timestamp', timestamp)
-    .set('X-Senderz-Signature', `sha256=${mac}`)
-    .send(raw);
-}
-
-interface Line {
-  id: string;
-  secret: string;
-  phoneNumber: string;
-}
-
-let counter = 0;
-
-async function addLine(tenant: TestTenant): Promise<Line> {
-  counter += 1;
-  const secret = crypto.randomBytes(32).toString('hex');
-  const phoneNumber = `+1555770${String(1000 + counter)}`;
-  const res = await api()
-    .post('/admin/phone-lines')
-    .set(adminHeaders())
-    .send({ phone_number: phoneNumber, bridge_url: 'http://127.0.0.1:9/unused', secret, capabilities: { imessage: true, sms: true, rcs: false }, mode: 'dedicated', tenant_id: tenant.id });
-  expect(res.status, JSON.stringify(res.body)).to.equal(201);
-  return { id: res.body.data.id, secret, phoneNumber };
-}
 
 function download(tenant: TestTenant, path: string) {
   return api()
@@ -107,7 +75,7 @@ describe('inbound media attachments', function () {
     media = await startBridgeMedia();
     tenant = await createTenant();
     other = await createTenant();
-    line = await addLine(tenant);
+    line = await addDedicatedLine(tenant, '+1555770');
   });
   after(async () => {
     await media.stop();

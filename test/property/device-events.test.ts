@@ -3,8 +3,9 @@ import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { expect } from 'chai';
-import { adminHeaders, api, createTenant, harness, TestTenant } from '../helpers/harness';
+import { createTenant, harness, TestTenant } from '../helpers/harness';
 import { newId } from '../../shared/ids';
+import { addDedicatedLine, DeviceLine as Line } from '../helpers/device';
 
 // Deterministic in CI (a red build must be reproducible); vary PROPERTY_SEED to explore further.
 fc.configureGlobal({ seed: Number(process.env.PROPERTY_SEED ?? 20261127) });
@@ -18,26 +19,6 @@ fc.configureGlobal({ seed: Number(process.env.PROPERTY_SEED ?? 20261127) });
  */
 
 const RUNS = Number(process.env.PROPERTY_RUNS || 0) * 20 || 200;
-
-interface Line {
-  id: string;
-  secret: string;
-  phoneNumber: string;
-}
-
-let counter = 0;
-
-async function addLine(tenant: TestTenant): Promise<Line> {
-  counter += 1;
-  const secret = crypto.randomBytes(32).toString('hex');
-  const phoneNumber = `+1555930${String(1000 + counter + Math.floor(Math.random() * 8000)).padStart(4, '0')}`;
-  const res = await api()
-    .post('/admin/phone-lines')
-    .set(adminHeaders())
-    .send({ phone_number: phoneNumber, bridge_url: 'http://127.0.0.1:9/unused', secret, capabilities: { imessage: true, sms: true, rcs: false }, mode: 'dedicated', tenant_id: tenant.id });
-  expect(res.status, JSON.stringify(res.body)).to.equal(201);
-  return { id: res.body.data.id, secret, phoneNumber };
-}
 
 /** Messages already handed to a line, the state a bridge reports on. */
 async function dispatchedMessages(tenant: TestTenant, line: Line, count: number): Promise<{ messageId: string; dispatchId: string }[]> {
@@ -90,8 +71,8 @@ describe('property: random device events at the gateway', function () {
     port = (server.address() as AddressInfo).port;
     owner = await createTenant();
     other = await createTenant();
-    line = await addLine(owner);
-    otherLine = await addLine(other);
+    line = await addDedicatedLine(owner, '+1555930');
+    otherLine = await addDedicatedLine(other, '+1555930');
     ours = await dispatchedMessages(owner, line, 30);
     theirs = await dispatchedMessages(other, otherLine, 3);
   });
