@@ -73,7 +73,7 @@ export function presentImport(row: ImportRecord, options: { withErrors?: boolean
 
 export async function getImport(t: TenantTx, id: string, options: { forUpdate?: boolean } = {}): Promise<ImportRecord> {
   const query = t.from('contact_imports').where({ id }).first(SUMMARY_COLUMNS);
-  if (options.forUpdate) void query.forUpdate();
+  if (options.forUpdate) void query.forNoKeyUpdate();
   // findOwned's check, on the summary columns only (the stored rows can be megabytes).
   const row = (await query) as ImportRecord | undefined;
   if (!row) await reportForeignOwner(t, 'contact_imports', id, 'import');

@@ -72,7 +72,7 @@ function linkedClients(trx: Knex.Transaction, agencyId: string): Knex.QueryBuild
 
 async function linkedClient(trx: Knex.Transaction, agencyId: string, clientId: string, lock: 'update' | 'share' | null = null): Promise<SubaccountRow> {
   const query = linkedClients(trx, agencyId).where('c.id', clientId).first();
-  if (lock === 'update') void query.forUpdate('c');
+  if (lock === 'update') void query.forNoKeyUpdate('c');
   if (lock === 'share') void query.forShare('c');
   const row = (await query) as SubaccountRow | undefined;
   if (!row) throw new NotFoundError('subaccount');
@@ -283,8 +283,10 @@ export async function listAgencyLines(owner: Knex, agencyId: string, limit: numb
 }
 
 async function agencyLine(trx: Knex.Transaction, agencyId: string, lineId: string): Promise<AgencyLineRow> {
-  // Lock the line itself (not the joined rows) so two assignments of one line serialize.
-  const locked = await trx('phone_lines').where({ id: lineId, agency_tenant_id: agencyId }).forUpdate().first('id');
+  // Lock the line itself (not the joined rows) so two assignments of one line
+  // serialize; NO KEY UPDATE, so sends in flight on the line (each holds a
+  // key-share lock through its foreign keys) neither stall it nor queue behind it.
+  const locked = await trx('phone_lines').where({ id: lineId, agency_tenant_id: agencyId }).forNoKeyUpdate().first('id');
   if (!locked) throw new NotFoundError('phone line');
   return (await agencyLines(trx, agencyId).where('p.id', lineId).first()) as AgencyLineRow;
 }

@@ -84,7 +84,10 @@ export async function findOwned<T extends { tenant_id: string }>(
   options: { forUpdate?: boolean; idColumn?: string } = {},
 ): Promise<T> {
   const query = t.from(table).where(`${table}.${options.idColumn ?? 'id'}`, id).first();
-  if (options.forUpdate) void query.forUpdate();
+  // FOR NO KEY UPDATE, not FOR UPDATE: ids never change, and FOR UPDATE would
+  // also wait for every transaction holding the key-share lock a foreign key
+  // takes (a campaign's chunk job would stall the router on its messages).
+  if (options.forUpdate) void query.forNoKeyUpdate();
   const row = (await query) as T | undefined;
   if (!row && !options.idColumn) await reportForeignOwner(t, table, id, resource);
   assertTenantOwnership(row, t.tenantId, resource, id);

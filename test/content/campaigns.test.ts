@@ -5,6 +5,9 @@ import { createSendingHandlers } from '../../workers/sending';
 import { FAN_OUT_CHUNK, FAN_OUT_WINDOW } from '../../workers/campaigns/fan-out';
 import { nextCheckDelayMs } from '../../workers/campaigns/completion';
 import { messagePriority } from '../../shared/messages/priority';
+import { withTenant } from '../../shared/db/tenant';
+import { getCampaign } from '../../shared/data/campaigns';
+import { dropLeftoverWork, routeAt, tenantWithOfflineLine } from '../compliance/helpers';
 import {
   createContact,
   createGroup,
@@ -294,6 +297,44 @@ describe('campaign jobs: launch, fan-out, render', () => {
     expect(early.result).to.equal('deferred: not due yet');
     expect((await campaignOf(tenant, id)).status).to.equal('scheduled');
     expect(await pendingChunkIds(tenant.id, id)).to.deep.equal([]);
+  });
+});
+
+describe('campaign jobs: the fan-out and the router side by side', () => {
+  leaveNoWorkBehind();
+  after(dropLeftoverWork);
+  it('when a chunk job holds its campaign, then the router still routes the messages created before it without waiting for the chunk', async () => {
+    const { tenant, lineId } = await tenantWithOfflineLine();
+    await owner()('phone_lines').where({ id: lineId }).update({ status: 'online', last_heartbeat_at: new Date() });
+    const res = await api().post('/v1/campaigns').set(tenant.auth).send({ name: 'side by side', message_type: 'alert', channel: 'sms', body: 'x', recipients: phones(2) });
+    expect(res.status, JSON.stringify(res.body)).to.equal(202);
+    const id = res.body.data.id as string;
+    await fanOutFully(tenant.id, id);
+    const [first, second] = await messagesOf(tenant.id, id);
+
+    // What a running chunk job holds until it commits: the campaign row, through the same data layer.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const chunk = withTenant(harness().db.app, tenant.id, async (t) => {
+      await getCampaign(t, id, { forUpdate: true });
+      locked();
+      await held;
+    });
+    try {
+      await isLocked;
+      // A new contact under the plan's caps: routing counts it and moves the message on, in one transaction.
+      const routed = await Promise.race([
+        Promise.all([routeAt(tenant.id, first.id, new Date()), routeAt(tenant.id, second.id, new Date())]),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('routing waited for the chunk job')), 3000)),
+      ]);
+      expect(routed).to.deep.equal([`done: dispatching on ${lineId}`, `done: dispatching on ${lineId}`]);
+      expect((await messagesOf(tenant.id, id)).map((row: { status: string }) => row.status)).to.deep.equal(['sending', 'sending']);
+    } finally {
+      release();
+      await chunk;
+    }
   });
 });
 
