@@ -172,4 +172,15 @@ describe('row-level security (the second wall)', () => {
     expect(deleted).to.equal('42501');
     expect((await owner('phone_lines').where({ id }).first()).bridge_url).to.equal('http://127.0.0.1:9/x');
   });
+
+  it('when a lookup that crosses tenants is called inside the hot statements, then it runs with its owner\'s rights, a fixed search_path, no grant to PUBLIC, and in PL/pgSQL (a SQL one is planned again on every call)', async () => {
+    const rows = await harness().db.owner.raw(`
+      SELECT p.proname, l.lanname, p.prosecdef, p.proconfig, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can
+        FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang JOIN pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname = 'public' AND p.proname IN ('senderz_lines_held_by_others', 'senderz_dispatch_owner', 'senderz_conversation_owner')
+       ORDER BY p.proname`);
+    expect(rows.rows).to.deep.equal(
+      ['senderz_conversation_owner', 'senderz_dispatch_owner', 'senderz_lines_held_by_others'].map((proname) => ({ proname, lanname: 'plpgsql', prosecdef: true, proconfig: ['search_path=public'], public_can: false })),
+    );
+  });
 });
