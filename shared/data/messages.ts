@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { createBatcher, rowsByItem } from '../db/batcher';
 import type { TenantTx } from '../db/tenant';
 import { findOwned } from '../db/tenant';
 import { NotFoundError } from '../errors';
@@ -245,13 +246,71 @@ export interface AcceptOutboundInput {
   sendAt: Date | null;
 }
 
+/** One item of senderz_accept_outbounds: the same fields, by name. */
+function acceptItem(input: AcceptOutboundInput): Record<string, unknown> {
+  return {
+    tenant_id: input.tenantId,
+    line_pool: input.linePool,
+    check_lines: input.checkLines,
+    check_opt_out: input.checkOptOut,
+    id: input.id,
+    to: input.to,
+    body: input.body,
+    requested_channel: input.requestedChannel,
+    message_type: input.messageType,
+    pinned_from: input.pinnedFrom,
+    campaign_id: input.campaignId,
+    template_id: input.templateId,
+    sandbox: input.sandbox,
+    dispatch_webhook: input.dispatchWebhook,
+    system_reply: input.systemReply,
+    job_name: input.jobName,
+    priority: input.priority,
+    blocked_reason: input.blockedReason,
+    status_callback: input.statusCallback,
+    client_reference: input.clientReference,
+    send_at: input.sendAt ? input.sendAt.toISOString() : null,
+  };
+}
+
+type AcceptResult = { status: string; announced: boolean };
+
+/** Per pool: the accepts of requests in flight at the same time, as one statement (shared/db/batcher.ts). */
+const acceptBatchers = new WeakMap<Knex, (input: AcceptOutboundInput) => Promise<AcceptResult>>();
+
+function acceptBatcherFor(app: Knex): (input: AcceptOutboundInput) => Promise<AcceptResult> {
+  let batcher = acceptBatchers.get(app);
+  if (!batcher) {
+    batcher = createBatcher<AcceptOutboundInput, AcceptResult>({
+      async run(items) {
+        const result = await app.raw('SELECT item, status, announced FROM senderz_accept_outbounds(?::jsonb)', [JSON.stringify(items.map(acceptItem))]);
+        return rowsByItem(result.rows as (AcceptResult & { item: number })[], items.length).map((row, index) => {
+          if (!row) throw new Error(`senderz_accept_outbounds returned nothing for item ${index}`);
+          return { status: row.status, announced: row.announced };
+        });
+      },
+    });
+    acceptBatchers.set(app, batcher);
+  }
+  return batcher;
+}
+
 /**
  * Records an outbound message as accepted in one statement: the message row,
  * its first history row and the outbox rows for routing and the webhook.
  * `db` is a tenant transaction or the app pool itself: the function sets the
- * tenant for its own statement.
+ * tenant for its own statement. On the pool, the accepts of concurrent
+ * requests share one statement and one commit (each item in its own tenant's
+ * scope; a failed batch is retried item by item); in a transaction the call
+ * is the transaction's own statement.
  */
 export async function acceptOutboundRow<S extends string>(db: Knex | Knex.Transaction, input: AcceptOutboundInput): Promise<{ status: S; announced: boolean }> {
+  const isTransaction = (db as Knex.Transaction).isTransaction === true;
+  const result = isTransaction ? await acceptOne(db, input) : await acceptBatcherFor(db as Knex)(input);
+  return result as { status: S; announced: boolean };
+}
+
+async function acceptOne(db: Knex | Knex.Transaction, input: AcceptOutboundInput): Promise<{ status: string; announced: boolean }> {
   const result = await db.raw('SELECT * FROM senderz_accept_outbound(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
     input.tenantId,
     input.linePool,
@@ -275,5 +334,5 @@ export async function acceptOutboundRow<S extends string>(db: Knex | Knex.Transa
     input.clientReference,
     input.sendAt,
   ]);
-  return result.rows[0] as { status: S; announced: boolean };
+  return result.rows[0] as { status: string; announced: boolean };
 }

@@ -3,6 +3,7 @@ import { api, adminHeaders, createTenant, harness, TestTenant } from '../helpers
 import { withTenant } from '../../shared/db/tenant';
 import { recordOptOut } from '../../shared/data/opt-outs';
 import { newId } from '../../shared/ids';
+import { acceptOutboundRow } from '../../shared/data/messages';
 import crypto from 'node:crypto';
 import { subscribe } from '../helpers/subscriptions';
 
@@ -158,6 +159,71 @@ describe('POST /v1/messages', () => {
     expect(second.headers['content-type']).to.equal(first.headers['content-type']);
     expect(second.headers['idempotent-replayed']).to.equal('true');
     expect(await rowCount(a.id)).to.equal(1);
+  });
+});
+
+describe('POST /v1/messages: concurrent requests share their accept statement', () => {
+  it('when two tenants send at the same moment, then their accepts go to PostgreSQL together and each message is its own tenant\'s, visible only through its own key', async () => {
+    const a = await tenantWithLine();
+    const b = await tenantWithLine();
+    const statements: string[] = [];
+    const onQuery = (query: { sql: string }) => {
+      if (query.sql.includes('senderz_accept_outbound')) statements.push(query.sql);
+    };
+    harness().db.app.on('query', onQuery);
+    let answers: { status: number; body: { data: { message_id: string; status: string } }; tenant: TestTenant }[];
+    try {
+      answers = await Promise.all(
+        Array.from({ length: 20 }, async (_, index) => {
+          const tenant = index % 2 === 0 ? a : b;
+          const res = await api().post('/v1/messages').set(tenant.auth).send({ to: `+1555712${String(1000 + index)}`, body: `hello ${index}` });
+          return { status: res.status, body: res.body, tenant };
+        }),
+      );
+    } finally {
+      harness().db.app.off('query', onQuery);
+    }
+    expect(answers.map((answer) => answer.status)).to.deep.equal(Array(20).fill(202));
+    expect(statements.length, 'accept statements for 20 requests').to.be.within(1, 19);
+    for (const answer of answers) {
+      const row = await harness().db.owner('messages').where({ id: answer.body.data.message_id }).first();
+      expect(row.tenant_id).to.equal(answer.tenant.id);
+      expect(row.status).to.equal('queued');
+      const other = answer.tenant === a ? b : a;
+      expect((await api().get(`/v1/messages/${answer.body.data.message_id}`).set(answer.tenant.auth)).status).to.equal(200);
+      expect((await api().get(`/v1/messages/${answer.body.data.message_id}`).set(other.auth)).status).to.equal(404);
+    }
+    expect(await rowCount(a.id)).to.equal(10);
+    expect(await rowCount(b.id)).to.equal(10);
+    expect(await rowCount(a.id, 'outbox')).to.be.at.least(10);
+  });
+
+  it('when one accept of a shared statement fails, then only its caller gets the error and the others are stored once', async () => {
+    const a = await tenantWithLine();
+    const input = (id: string) => ({
+      tenantId: a.id, linePool: '', checkLines: false, checkOptOut: true, id, to: '+15557130000', body: 'x', requestedChannel: 'auto', messageType: 'alert',
+      pinnedFrom: null, campaignId: null, templateId: null, sandbox: false, dispatchWebhook: true, systemReply: false, jobName: 'route-message', priority: 1,
+      blockedReason: null, statusCallback: null, clientReference: null, sendAt: null,
+    });
+    const first = newId();
+    const second = newId();
+    // The same id twice in one statement: the second breaks the batch, which is then retried item by item.
+    const outcomes = await Promise.allSettled([acceptOutboundRow(harness().db.app, input(first)), acceptOutboundRow(harness().db.app, input(first)), acceptOutboundRow(harness().db.app, input(second))]);
+    expect(outcomes.map((outcome) => outcome.status).sort()).to.deep.equal(['fulfilled', 'fulfilled', 'rejected']);
+    expect(await harness().db.owner('messages').where({ tenant_id: a.id }).whereIn('id', [first, second]).pluck('id').then((ids: string[]) => ids.sort())).to.deep.equal([first, second].sort());
+    expect(await rowCount(a.id, 'message_events')).to.equal(2);
+  });
+
+  it('when a body holds a NUL character, then that request is 400 VALIDATION_ERROR and stores nothing, and a request sharing its statement is accepted', async () => {
+    const a = await tenantWithLine();
+    const [bad, good] = await Promise.all([
+      api().post('/v1/messages').set(a.auth).send({ to: '+15557140000', body: 'a\u0000b' }),
+      api().post('/v1/messages').set(a.auth).send({ to: '+15557140001', body: 'fine' }),
+    ]);
+    expect(bad.status, JSON.stringify(bad.body)).to.equal(400);
+    expect(bad.body.code).to.equal('VALIDATION_ERROR');
+    expect(good.status, JSON.stringify(good.body)).to.equal(202);
+    expect(await harness().db.owner('messages').where({ tenant_id: a.id }).pluck('to_number')).to.deep.equal(['+15557140001']);
   });
 });
 
