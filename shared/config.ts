@@ -45,9 +45,18 @@ export interface Config {
    * listens on base + its pool's index, bin/worker.ts); null (unset) runs none. `metricsHost`: WORKER_METRICS_HOST, else HOST.
    */
   workers: { lockDurationMs: number; stalledIntervalMs: number; concurrency: Partial<Record<QueueName, number>>; metricsPort: number | null; metricsHost: string };
+  /** CAMPAIGN_MAX_PER_SECOND: campaign messages routed per second across the deployment (shared/routing/bulk-pace.ts); 0 = unpaced. */
+  campaigns: { maxPerSecond: number };
 }
 
 export class ConfigError extends Error {}
+
+/**
+ * Campaign messages a second, deployment-wide: about three quarters of what
+ * one 2-core box routes and dispatches at most, so single sends keep their
+ * latency while a campaign runs. Raise it with the machines.
+ */
+export const DEFAULT_CAMPAIGN_MAX_PER_SECOND = 250;
 
 export interface RedisClusterConfig {
   /** Seed nodes; the client discovers the rest of the cluster from them. */
@@ -276,5 +285,6 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       metricsPort: env.WORKER_METRICS_PORT ? integer(env, 'WORKER_METRICS_PORT', 0, 1, 65535 - QUEUE_NAMES.length) : null,
       metricsHost: env.WORKER_METRICS_HOST || host,
     },
+    campaigns: { maxPerSecond: integer(env, 'CAMPAIGN_MAX_PER_SECOND', DEFAULT_CAMPAIGN_MAX_PER_SECOND, 0, 100000) },
   };
 }

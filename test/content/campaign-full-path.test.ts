@@ -6,6 +6,7 @@ import { createDatabase, Database } from '../../shared/db';
 import { logger } from '../../shared/logger';
 import { startPool } from '../../workers/pools';
 import { closeWorkers } from '../../workers/runtime';
+import { bulkClockKey, PACE_TICK_MS, reserveBulkStarts } from '../../shared/routing/bulk-pace';
 import { leaveNoWorkBehind } from './helpers';
 
 /**
@@ -226,5 +227,74 @@ describe('campaigns, full path through the device simulator', function () {
     expect(after.counts.failed).to.be.at.least(cancelledIds.size);
     expect(await owner()('campaign_recipients').where({ tenant_id: tenant.id, campaign_id: id }).whereNull('message_id').count('* as n').first()).to.deep.equal({ n: total - atCancel });
     expect(await owner()('webhook_events').where({ tenant_id: tenant.id, type: 'campaign.completed' })).to.have.length(0);
+  });
+});
+
+describe('campaign pacing (CAMPAIGN_MAX_PER_SECOND)', function () {
+  const PER_SECOND = 20;
+  const RECIPIENTS_PACED = 60;
+  let platform: RunningPlatform;
+  let workers: Worker[];
+  before(async () => {
+    platform = await startPlatform({ pools: [] });
+    const deps = { ...platform.deps, config: { ...platform.deps.config, campaigns: { maxPerSecond: PER_SECOND } } };
+    workers = (['sending', 'dispatch', 'campaigns'] as const).map((pool) => startPool(pool, deps, harness().workerRedis));
+  });
+  after(async () => {
+    await closeWorkers(workers, 5000);
+    await platform.stop();
+  });
+  leaveNoWorkBehind();
+
+  it(`when a ${RECIPIENTS_PACED}-recipient campaign goes out at ${PER_SECOND} messages a second, then its messages reach the line spread over about 3 s, each once, and another tenant's single send posted meanwhile reaches the line long before the campaign ends`, async function () {
+    this.timeout(120000);
+    const pool = `p-content-paced-${Date.now()}`;
+    const bulk = await createTenant({ pool, limits: UNLIMITED });
+    const single = await createTenant({ pool, limits: UNLIMITED });
+    const line = await platform.addLine({ pool, maxPerMinute: null });
+
+    const created = await api().post('/v1/campaigns').set(bulk.auth).send({ name: 'paced', body: 'x', recipients: numbers('4', RECIPIENTS_PACED), channel: 'sms', message_type: 'marketing' });
+    expect(created.status, JSON.stringify(created.body)).to.equal(202);
+    const id = created.body.data.id as string;
+    const campaignSends = async () => {
+      const ours = new Set((await owner()('messages').where({ tenant_id: bulk.id, campaign_id: id }).select('id')).map((row: { id: string }) => row.id));
+      return platform.simulator.sends().filter((send) => ours.has(send.message_id));
+    };
+    await waitFor('the campaign to start reaching the line', 30000, async () => (await campaignSends()).length >= 5, 50);
+
+    const postedAt = Date.now();
+    const sent = await api().post('/v1/messages').set(single.auth).send({ to: '+15558880001', body: 'single', channel: 'sms', message_type: 'alert' });
+    expect(sent.status).to.equal(202);
+    const singleSend = await waitFor('the single send at the line', 30000, async () => platform.simulator.firstSendOf(sent.body.data.message_id), 20);
+
+    await waitFor('every campaign message at the line', 60000, async () => (await campaignSends()).length >= RECIPIENTS_PACED, 200);
+    const sends = await expectOneMessageEach(platform, bulk, id, line, RECIPIENTS_PACED);
+    const times = sends.map((send) => Date.parse(send.received_at)).sort((a, b) => a - b);
+    // 60 messages at 20 a second, 2 a tick, are 2.9 s from the first tick to the last; unpaced they take a fraction of a second.
+    expect(times[times.length - 1] - times[0], 'first to last campaign message at the line (ms)').to.be.at.least(((RECIPIENTS_PACED - 1) * 1000) / PER_SECOND - 250);
+    // About PER_SECOND in any one second: late ticks on a busy machine can bunch a few together, but never the whole campaign.
+    const busiest = Math.max(...times.map((start) => times.filter((at) => at >= start && at < start + 1000).length));
+    expect(busiest, 'campaign messages at the line in the busiest second').to.be.at.most(PER_SECOND * 1.5);
+    // The single send did not queue behind the campaign's schedule.
+    expect(Date.parse(singleSend.received_at)).to.be.below(times[times.length - 1]);
+    expect(Date.parse(singleSend.received_at) - postedAt, 'single send, POST to line (ms)').to.be.below(((RECIPIENTS_PACED - 5) * 1000) / PER_SECOND);
+  });
+
+  it('when several chunks ask for start times at once, then no tick of the clock holds more than a tenth of the rate, the chunks follow one another, and a rate of 0 paces nothing', async function () {
+    const redis = harness().redis;
+    const prefix = `${harness().config.queuePrefix}_pace_${Date.now()}`;
+    const now = Math.floor(Date.now() / PACE_TICK_MS) * PACE_TICK_MS;
+    // 50 a second: 5 starts a tick of 100 ms; three chunks of 10 take six ticks between them.
+    const chunks = await Promise.all([0, 1, 2].map(() => reserveBulkStarts(redis, prefix, 10, 50, now)));
+    expect(chunks.flat().sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 30 }, (_v, i) => Math.floor(i / 5) * PACE_TICK_MS));
+    for (const chunk of chunks) expect(chunk[9] - chunk[0], 'one chunk spans two ticks').to.equal(PACE_TICK_MS);
+    // A chunk asking later in time starts where the schedule ends, or now if that has passed.
+    expect(await reserveBulkStarts(redis, prefix, 2, 50, now + 100)).to.deep.equal([500, 500]);
+    expect(await reserveBulkStarts(redis, prefix, 1, 50, now + 5000)).to.deep.equal([0]);
+
+    const unpaced = `${prefix}_off`;
+    expect(await reserveBulkStarts(redis, unpaced, 3, 0, now)).to.deep.equal([0, 0, 0]);
+    expect(await redis.exists(bulkClockKey(unpaced))).to.equal(0);
+    await redis.del(bulkClockKey(prefix));
   });
 });

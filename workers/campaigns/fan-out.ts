@@ -6,6 +6,7 @@ import { insertOutboundMessage } from '../../shared/messages/outbound';
 import { addToOutbox, consumeOutbox, enqueueAll, hasOutboxRow, OutboxJob, postponeOutboxRow } from '../../shared/outbox';
 import { MAX_BODY_LENGTH } from '../../shared/schemas/messages';
 import { MissingTemplateVariableError, renderTemplate } from '../../shared/templates';
+import { reserveBulkStarts } from '../../shared/routing/bulk-pace';
 import type { WorkerDeps } from '../deps';
 import { deferred, done, JobOutcome, skipped } from '../runtime';
 
@@ -129,7 +130,31 @@ export function createFanOutChunk(deps: WorkerDeps) {
       return { jobs, result: done(`created ${created} messages (${fannedOut}/${campaign.total})`) };
     });
 
-    await enqueueAll(deps.queues, outcome.jobs);
+    await enqueueAll(deps.queues, await paced(deps, outcome.jobs));
     return outcome.result;
   };
+}
+
+/**
+ * The chunk's first jobs on the sending queue (routing, or the sandbox's
+ * steps), each delayed to its start on the deployment's campaign clock
+ * (shared/routing/bulk-pace.ts); the other jobs (webhooks, the next link of
+ * the chain) go at once. A job that is still delayed is alive for the relay,
+ * so its outbox row is not enqueued a second time.
+ */
+async function paced(deps: WorkerDeps, jobs: OutboxJob[]): Promise<OutboxJob[]> {
+  const sending = jobs.filter((job) => job.queue === 'sending');
+  let delays: number[];
+  try {
+    delays = await reserveBulkStarts(deps.redis, deps.config.queuePrefix, sending.length, deps.config.campaigns.maxPerSecond);
+  } catch (error) {
+    // Redis is failing: the enqueue after this likely fails too, and the relay brings the jobs back unpaced.
+    deps.log.warn({ err: (error as Error).message }, 'campaign pacing unavailable; enqueueing the chunk unpaced');
+    return jobs;
+  }
+  const delayOf = new Map(sending.map((job, index) => [job, delays[index]]));
+  return jobs.map((job) => {
+    const delayMs = delayOf.get(job) ?? 0;
+    return delayMs > 0 ? { ...job, delayMs: job.delayMs + delayMs } : job;
+  });
 }
