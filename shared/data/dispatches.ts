@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
-import { createBatcher, rowsByItem } from '../db/batcher';
+import { workerStatements } from './worker-statements';
 import type { Channel, MessageType, RequestedChannel } from './messages';
 import type { MessageStatus } from '../messages/status';
 
@@ -54,24 +54,25 @@ export interface DispatchStatements {
   accepted(tenantId: string, dispatchId: string): Promise<void>;
 }
 
-/** The dispatcher's statements, each call batched with the calls other jobs of the process make at the same time. */
+/**
+ * How long an accepted mark waits for another statement of the process to
+ * ride with. The job (and its slot) completes only once the mark commits.
+ */
+export const ACCEPTED_LINGER_MS = 15;
+
+/**
+ * The dispatcher's statements, each call batched with the calls other jobs of
+ * the process make at the same time, the router's included
+ * (shared/data/worker-statements.ts).
+ */
 export function createDispatchStatements(app: Knex): DispatchStatements {
-  const contexts = createBatcher<{ tenant_id: string; dispatch_id: string }, DispatchContext | null>({
-    async run(items) {
-      const result = await app.raw('SELECT item, context FROM senderz_dispatch_contexts(?::jsonb)', [JSON.stringify(items)]);
-      return rowsByItem(result.rows as { item: number; context: DispatchContext }[], items.length).map((row) => row?.context ?? null);
-    },
-  });
-  const accepted = createBatcher<{ tenant_id: string; dispatch_id: string }, void>({
-    maxBatch: 200,
-    async run(items) {
-      await app.raw('SELECT senderz_record_accepted(?::jsonb)', [JSON.stringify(items)]);
-      return items.map(() => undefined);
-    },
-  });
+  const statement = workerStatements(app);
   return {
-    context: (tenantId, dispatchId) => contexts({ tenant_id: tenantId, dispatch_id: dispatchId }),
-    accepted: (tenantId, dispatchId) => accepted({ tenant_id: tenantId, dispatch_id: dispatchId }),
+    context: async (tenantId, dispatchId) => (await statement({ kind: 'dispatch_context', tenant_id: tenantId, dispatch_id: dispatchId })) as DispatchContext | null,
+    // Off the latency path: the mark waits for the next statement of the process, or goes alone after ACCEPTED_LINGER_MS.
+    accepted: async (tenantId, dispatchId) => {
+      await statement({ kind: 'accepted', tenant_id: tenantId, dispatch_id: dispatchId }, { lingerMs: ACCEPTED_LINGER_MS });
+    },
   };
 }
 

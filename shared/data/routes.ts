@@ -6,7 +6,7 @@ import type { Plan, TenantLimits } from '../schemas/admin';
 import type { CapabilityResult } from '../device/client';
 import { capsFor, capEventIds } from '../compliance/caps';
 import { nextUtcMidnight, utcDay, utcMonth } from '../compliance/calendar';
-import { createBatcher, rowsByItem } from '../db/batcher';
+import { workerStatements } from './worker-statements';
 
 /**
  * The router's two statements: one read of everything a routing decision
@@ -76,24 +76,17 @@ export interface RouteStatements {
 
 /**
  * The router's statements, each call batched with the calls other jobs of
- * the process make at the same time (shared/db/batcher.ts).
+ * the process make at the same time, the dispatcher's included
+ * (shared/data/worker-statements.ts).
  */
 export function createRouteStatements(app: Knex): RouteStatements {
-  const contexts = createBatcher<{ tenant_id: string; message_id: string }, RouteContext | null>({
-    async run(items) {
-      const result = await app.raw('SELECT item, context FROM senderz_route_contexts(?::jsonb)', [JSON.stringify(items)]);
-      return rowsByItem(result.rows as { item: number; context: RouteContext }[], items.length).map((row) => row?.context ?? null);
-    },
-  });
-  const commits = createBatcher<Record<string, unknown>, RouteCommit>({
-    async run(items) {
-      const result = await app.raw('SELECT item, outcome, seq, announced FROM senderz_route_commits(?::jsonb)', [JSON.stringify(items)]);
-      return rowsByItem(result.rows as { item: number; outcome: RouteCommitOutcome; seq: number; announced: boolean }[], items.length).map((row) => {
-        if (!row) throw new Error('route commit returned no row');
-        return { outcome: row.outcome, sequence: row.seq, announced: row.announced };
-      });
-    },
-  });
+  const statement = workerStatements(app);
+  const contexts = async (item: { tenant_id: string; message_id: string }) => (await statement({ kind: 'route_context', ...item })) as RouteContext | null;
+  const commits = async (item: { tenant_id: string; message_id: string; [field: string]: unknown }): Promise<RouteCommit> => {
+    const row = (await statement({ kind: 'route_commit', ...item })) as { outcome: RouteCommitOutcome; seq: number; announced: boolean } | null;
+    if (!row) throw new Error('route commit returned no row');
+    return { outcome: row.outcome, sequence: row.seq, announced: row.announced };
+  };
   return {
     context: (tenantId, messageId) => contexts({ tenant_id: tenantId, message_id: messageId }),
     commit(tenantId, messageId, decision, options) {

@@ -7,6 +7,11 @@
  *
  * A batch that fails is retried item by item, so one bad item (a constraint,
  * a deadlock with another batch) fails only its own caller.
+ *
+ * A call may also say it is in no hurry (`lingerMs`): it then goes with the
+ * next statement another call starts, and alone only once it has waited
+ * that long. Work off the latency path (a record that a push was accepted)
+ * rides along with the statements on it instead of taking a commit of its own.
  */
 export interface BatcherOptions<I, O> {
   run(items: I[]): Promise<O[]>;
@@ -16,12 +21,18 @@ export interface BatcherOptions<I, O> {
   maxInFlight?: number;
 }
 
-export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) => Promise<O> {
+export interface BatchCall {
+  /** How long the item may wait for another call's statement before it goes alone (default 0: the next turn). */
+  lingerMs?: number;
+}
+
+export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I, call?: BatchCall) => Promise<O> {
   const maxBatch = options.maxBatch ?? 100;
   const maxInFlight = options.maxInFlight ?? 2;
-  const waiting: { item: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
+  const waiting: { item: I; dueAt: number; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
   let inFlight = 0;
   let scheduled = false;
+  let timer: NodeJS.Timeout | null = null;
 
   async function runBatch(batch: typeof waiting): Promise<void> {
     try {
@@ -44,9 +55,27 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) =>
     }
   }
 
+  /** The earliest time any waiting item must go (an eager item: already). */
+  function firstDue(): number {
+    let due = Infinity;
+    for (const entry of waiting) if (entry.dueAt < due) due = entry.dueAt;
+    return due;
+  }
+
   function pump(): void {
     scheduled = false;
     while (inFlight < maxInFlight && waiting.length > 0) {
+      const due = firstDue();
+      if (due > Date.now()) {
+        // Only lingering items: they wait for company, or until the first of them is due.
+        if (!timer) {
+          timer = setTimeout(() => {
+            timer = null;
+            schedule();
+          }, due - Date.now());
+        }
+        return;
+      }
       const batch = waiting.splice(0, maxBatch);
       inFlight += 1;
       void runBatch(batch).finally(() => {
@@ -62,9 +91,9 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) =>
     setImmediate(pump);
   }
 
-  return (item: I) =>
+  return (item: I, call?: BatchCall) =>
     new Promise<O>((resolve, reject) => {
-      waiting.push({ item, resolve, reject });
+      waiting.push({ item, dueAt: Date.now() + (call?.lingerMs ?? 0), resolve, reject });
       schedule();
     });
 }

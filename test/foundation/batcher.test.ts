@@ -44,4 +44,31 @@ describe('statement batcher', () => {
     const outcomes = await Promise.allSettled([1, 13, 2].map((item) => call(item)));
     expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as Error).message))).to.deep.equal([2, 'unlucky', 3]);
   });
+
+  it('when a call may linger, then it goes with the next statement another call starts, and each caller still gets its own answer', async () => {
+    const { call, batches } = recordingBatcher();
+    const lazy = call(1, { lingerMs: 200 });
+    await sleep(20);
+    // Nothing went yet: the lingering call waits for company.
+    expect(batches).to.deep.equal([]);
+    const eager = call(2);
+    expect(await Promise.all([lazy, eager])).to.deep.equal([2, 4]);
+    expect(batches).to.deep.equal([[1, 2]]);
+  });
+
+  it('when nothing else comes, then a lingering call goes alone once it has waited its time, and an eager call never waits for it', async () => {
+    const { call, batches } = recordingBatcher();
+    const started = Date.now();
+    const lazy = call(1, { lingerMs: 40 });
+    expect(await lazy).to.equal(2);
+    expect(Date.now() - started).to.be.at.least(35);
+    expect(batches).to.deep.equal([[1]]);
+
+    const eagerStarted = Date.now();
+    const second = call(3, { lingerMs: 1000 });
+    expect(await call(4)).to.equal(8);
+    expect(Date.now() - eagerStarted).to.be.below(500);
+    expect(await second).to.equal(6);
+    expect(batches).to.deep.equal([[1], [3, 4]]);
+  });
 });
