@@ -94,7 +94,9 @@ describe('worker statements: the router and the dispatcher of a process share th
     const otherDispatch = newId();
     const shared = await countingStatements(async () => {
       const mark = dispatches.accepted(a.tenant.id, dispatchId);
-      await new Promise((resolve) => setTimeout(resolve, 2));
+      // Two turns of the event loop: an eager call would have gone by now.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
       const decision = routes.commit(
         b.tenant.id,
         other,
