@@ -55,8 +55,9 @@ export interface DispatchStatements {
 }
 
 /**
- * How long an accepted mark waits for another statement of the process to
- * ride with. The job (and its slot) completes only once the mark commits.
+ * How long an accepted mark waits for the process's next routing decision
+ * (its write lane) to ride with. The job (and its slot) completes only once
+ * the mark commits.
  */
 export const ACCEPTED_LINGER_MS = 15;
 
@@ -69,7 +70,7 @@ export function createDispatchStatements(app: Knex): DispatchStatements {
   const statement = workerStatements(app);
   return {
     context: async (tenantId, dispatchId) => (await statement({ kind: 'dispatch_context', tenant_id: tenantId, dispatch_id: dispatchId })) as DispatchContext | null,
-    // Off the latency path: the mark waits for the next statement of the process, or goes alone after ACCEPTED_LINGER_MS.
+    // Off the latency path: the mark waits for the next write of the process, or goes alone after ACCEPTED_LINGER_MS.
     accepted: async (tenantId, dispatchId) => {
       await statement({ kind: 'accepted', tenant_id: tenantId, dispatch_id: dispatchId }, { lingerMs: ACCEPTED_LINGER_MS });
     },
