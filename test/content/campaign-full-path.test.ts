@@ -6,6 +6,7 @@ import { createDatabase, Database } from '../../shared/db';
 import { logger } from '../../shared/logger';
 import { startPool } from '../../workers/pools';
 import { closeWorkers } from '../../workers/runtime';
+import { windowRecheckMs } from '../../workers/campaigns/fan-out';
 import { bulkClockKey, PACE_TICK_MS, reserveBulkStarts } from '../../shared/routing/bulk-pace';
 import { leaveNoWorkBehind } from './helpers';
 
@@ -296,5 +297,13 @@ describe('campaign pacing (CAMPAIGN_MAX_PER_SECOND)', function () {
     expect(await reserveBulkStarts(redis, unpaced, 3, 0, now)).to.deep.equal([0, 0, 0]);
     expect(await redis.exists(bulkClockKey(unpaced))).to.equal(0);
     await redis.del(bulkClockKey(prefix));
+  });
+
+  it('when the fan-out window is full, then the chunk job looks again after a quarter of a chunk at the pace, not every 200 ms at a slow one', () => {
+    expect(windowRecheckMs(0)).to.equal(200);
+    expect(windowRecheckMs(250)).to.equal(500);
+    expect(windowRecheckMs(20)).to.equal(6250);
+    expect(windowRecheckMs(1)).to.equal(30000);
+    expect(windowRecheckMs(100000)).to.equal(200);
   });
 });

@@ -24,8 +24,15 @@ export const FAN_OUT_CHUNK = 500;
  * count, so a capped campaign still fans out.
  */
 export const FAN_OUT_WINDOW = 1000;
-/** How soon a chunk job that found the window full looks again. */
-const WINDOW_RECHECK_MS = 200;
+/**
+ * How soon a chunk job that found the window full looks again: a quarter of
+ * the time a chunk takes at the campaign pace (shared/routing/bulk-pace.ts),
+ * between 200 ms (unpaced) and 30 s, so a slow pace is not polled every 200 ms.
+ */
+export function windowRecheckMs(maxPerSecond: number): number {
+  if (maxPerSecond <= 0) return 200;
+  return Math.min(30000, Math.max(200, Math.round((FAN_OUT_CHUNK * 1000) / maxPerSecond / 4)));
+}
 
 /** Why a recipient's message is recorded as blocked instead of sent. */
 export const RENDER_BLOCK_REASONS = { missingVariable: 'missing_template_var', tooLong: 'body_too_long' } as const;
@@ -114,7 +121,7 @@ export function createFanOutChunk(deps: WorkerDeps) {
         return { jobs: [], result: skipped(`fan-out stopped: campaign is ${campaign.status}`) };
       }
       if ((await unroutedCampaignMessages(t, campaignId, FAN_OUT_WINDOW)) >= FAN_OUT_WINDOW) {
-        const until = new Date(Date.now() + WINDOW_RECHECK_MS);
+        const until = new Date(Date.now() + windowRecheckMs(deps.config.campaigns.maxPerSecond));
         await postponeOutboxRow(t, 'campaigns', 'fan-out-chunk', chunkId, until);
         return { jobs: [], result: deferred(until, 'waiting for the router to catch up') };
       }
