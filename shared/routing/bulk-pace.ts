@@ -15,6 +15,9 @@ import type { RedisClient } from '../redis';
  * statements as a burst would, while a single send never waits behind more
  * than one tick's worth of campaign work.
  *
+ * Sandbox campaigns (test keys) keep a clock of their own at the same rate,
+ * so a test campaign never pushes back the start of a live one.
+ *
  * The messages are committed (with their outbox rows) before this is asked:
  * a clock lost with a Redis restart only makes the next chunk start at once,
  * and a job lost with it is found by the relay as any other.
@@ -32,19 +35,27 @@ redis.call('SET', KEYS[1], tostring(nextFree + span), 'PX', math.ceil(nextFree +
 return tostring(nextFree)
 `;
 
-export function bulkClockKey(prefix: string): string {
-  return `${prefix}:{bulk-pace}:next`;
+export function bulkClockKey(prefix: string, sandbox = false): string {
+  return `${prefix}:{bulk-pace}:${sandbox ? 'sandbox' : 'live'}`;
 }
 
 /**
  * Reserves start times for `count` campaign messages and returns the delay
  * in ms of each: evenly spaced at `perSecond` after whatever was reserved
- * before, each rounded down to its tick (never before now). `perSecond` 0
- * means no pacing (every delay 0, nothing asked of Redis).
+ * before on the same clock (live, or the sandbox's), each rounded down to its
+ * tick (never before now). `perSecond` 0 means no pacing (every delay 0,
+ * nothing asked of Redis).
  */
-export async function reserveBulkStarts(redis: RedisClient, prefix: string, count: number, perSecond: number, now = Date.now()): Promise<number[]> {
+export async function reserveBulkStarts(
+  redis: RedisClient,
+  prefix: string,
+  count: number,
+  perSecond: number,
+  options: { sandbox?: boolean; now?: number } = {},
+): Promise<number[]> {
   if (count === 0 || perSecond <= 0) return new Array<number>(count).fill(0);
+  const now = options.now ?? Date.now();
   const step = 1000 / perSecond;
-  const first = Number(await redis.eval(RESERVE, 1, bulkClockKey(prefix), now, count * step));
+  const first = Number(await redis.eval(RESERVE, 1, bulkClockKey(prefix, options.sandbox), now, count * step));
   return Array.from({ length: count }, (_v, index) => Math.max(0, Math.floor((first + index * step) / PACE_TICK_MS) * PACE_TICK_MS - now));
 }

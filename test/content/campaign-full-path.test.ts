@@ -286,17 +286,46 @@ describe('campaign pacing (CAMPAIGN_MAX_PER_SECOND)', function () {
     const prefix = `${harness().config.queuePrefix}_pace_${Date.now()}`;
     const now = Math.floor(Date.now() / PACE_TICK_MS) * PACE_TICK_MS;
     // 50 a second: 5 starts a tick of 100 ms; three chunks of 10 take six ticks between them.
-    const chunks = await Promise.all([0, 1, 2].map(() => reserveBulkStarts(redis, prefix, 10, 50, now)));
+    const chunks = await Promise.all([0, 1, 2].map(() => reserveBulkStarts(redis, prefix, 10, 50, { now })));
     expect(chunks.flat().sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 30 }, (_v, i) => Math.floor(i / 5) * PACE_TICK_MS));
     for (const chunk of chunks) expect(chunk[9] - chunk[0], 'one chunk spans two ticks').to.equal(PACE_TICK_MS);
     // A chunk asking later in time starts where the schedule ends, or now if that has passed.
-    expect(await reserveBulkStarts(redis, prefix, 2, 50, now + 100)).to.deep.equal([500, 500]);
-    expect(await reserveBulkStarts(redis, prefix, 1, 50, now + 5000)).to.deep.equal([0]);
+    expect(await reserveBulkStarts(redis, prefix, 2, 50, { now: now + 100 })).to.deep.equal([500, 500]);
+    expect(await reserveBulkStarts(redis, prefix, 1, 50, { now: now + 5000 })).to.deep.equal([0]);
 
     const unpaced = `${prefix}_off`;
-    expect(await reserveBulkStarts(redis, unpaced, 3, 0, now)).to.deep.equal([0, 0, 0]);
+    expect(await reserveBulkStarts(redis, unpaced, 3, 0, { now })).to.deep.equal([0, 0, 0]);
     expect(await redis.exists(bulkClockKey(unpaced))).to.equal(0);
-    await redis.del(bulkClockKey(prefix));
+
+    // The sandbox's clock is its own: a long test reservation leaves the live clock where it was.
+    const split = `${prefix}_split`;
+    expect(await reserveBulkStarts(redis, split, 500, 50, { now, sandbox: true })).to.include(9900);
+    expect(await reserveBulkStarts(redis, split, 1, 50, { now })).to.deep.equal([0]);
+    expect(await reserveBulkStarts(redis, split, 1, 50, { now, sandbox: true })).to.deep.equal([10000]);
+    await redis.del(bulkClockKey(prefix), bulkClockKey(split), bulkClockKey(split, true));
+  });
+
+  it("when a test key's campaign is fanned out first, then a live campaign that follows starts at once instead of after the test campaign's schedule", async function () {
+    this.timeout(120000);
+    const pool = `p-content-paced-split-${Date.now()}`;
+    const tenant = await createTenant({ pool, limits: UNLIMITED });
+    const line = await platform.addLine({ pool, maxPerMinute: null });
+    // 200 sandbox messages at 20 a second: 10 s of the sandbox's clock.
+    const sandbox = await api().post('/v1/campaigns').set(tenant.sandboxAuth).send({ name: 'test', body: 'x', recipients: numbers('5', 200), channel: 'sms', message_type: 'marketing' });
+    expect(sandbox.status, JSON.stringify(sandbox.body)).to.equal(202);
+    await waitFor('the sandbox campaign to fan out', 30000, async () => (await api().get(`/v1/campaigns/${sandbox.body.data.id}`).set(tenant.sandboxAuth)).body.data.fanned_out === 200, 50);
+
+    const postedAt = Date.now();
+    const live = await api().post('/v1/campaigns').set(tenant.auth).send({ name: 'live', body: 'x', recipients: numbers('6', 3), channel: 'sms', message_type: 'marketing' });
+    expect(live.status, JSON.stringify(live.body)).to.equal(202);
+    const sends = await waitFor('the live campaign at the line', 30000, async () => {
+      const ids = new Set((await owner()('messages').where({ tenant_id: tenant.id, campaign_id: live.body.data.id }).select('id')).map((row: { id: string }) => row.id));
+      const found = platform.simulator.sends().filter((send) => send.line_id === line.id && ids.has(send.message_id));
+      return found.length === 3 && found;
+    }, 50);
+    const last = Math.max(...sends.map((send) => Date.parse(send.received_at)));
+    // On one clock it would start after the sandbox's 10 s; on its own it takes a few ticks.
+    expect(last - postedAt, 'live campaign, POST to its last message at the line (ms)').to.be.below(5000);
   });
 
   it('when the fan-out window is full, then the chunk job looks again after a quarter of a chunk at the pace, not every 200 ms at a slow one', () => {

@@ -99,7 +99,7 @@ async function createChunk(t: TenantTx, campaign: CampaignRow): Promise<{ create
   return { created: recipients.length, jobs };
 }
 
-type ChunkOutcome = { jobs: OutboxJob[]; result: JobOutcome };
+type ChunkOutcome = { jobs: OutboxJob[]; result: JobOutcome; sandbox?: boolean };
 
 /**
  * One link of a campaign's fan-out chain: creates the next chunk of messages
@@ -134,10 +134,10 @@ export function createFanOutChunk(deps: WorkerDeps) {
         await addToOutbox(t, [next]);
         jobs.push(next);
       }
-      return { jobs, result: done(`created ${created} messages (${fannedOut}/${campaign.total})`) };
+      return { jobs, result: done(`created ${created} messages (${fannedOut}/${campaign.total})`), sandbox: campaign.sandbox };
     });
 
-    await enqueueAll(deps.queues, await paced(deps, outcome.jobs));
+    await enqueueAll(deps.queues, await paced(deps, outcome.jobs, outcome.sandbox === true));
     return outcome.result;
   };
 }
@@ -145,15 +145,16 @@ export function createFanOutChunk(deps: WorkerDeps) {
 /**
  * The chunk's first jobs on the sending queue (routing, or the sandbox's
  * steps), each delayed to its start on the deployment's campaign clock
- * (shared/routing/bulk-pace.ts); the other jobs (webhooks, the next link of
- * the chain) go at once. A job that is still delayed is alive for the relay,
- * so its outbox row is not enqueued a second time.
+ * (shared/routing/bulk-pace.ts; a sandbox campaign on the sandbox's own
+ * clock); the other jobs (webhooks, the next link of the chain) go at once.
+ * A job that is still delayed is alive for the relay, so its outbox row is
+ * not enqueued a second time.
  */
-async function paced(deps: WorkerDeps, jobs: OutboxJob[]): Promise<OutboxJob[]> {
+async function paced(deps: WorkerDeps, jobs: OutboxJob[], sandbox: boolean): Promise<OutboxJob[]> {
   const sending = jobs.filter((job) => job.queue === 'sending');
   let delays: number[];
   try {
-    delays = await reserveBulkStarts(deps.redis, deps.config.queuePrefix, sending.length, deps.config.campaigns.maxPerSecond);
+    delays = await reserveBulkStarts(deps.redis, deps.config.queuePrefix, sending.length, deps.config.campaigns.maxPerSecond, { sandbox });
   } catch (error) {
     // Redis is failing: the enqueue after this likely fails too, and the relay brings the jobs back unpaced.
     deps.log.warn({ err: (error as Error).message }, 'campaign pacing unavailable; enqueueing the chunk unpaced');
