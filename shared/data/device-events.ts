@@ -30,7 +30,7 @@ export interface StatusReportInput {
 /** What senderz_apply_status_reports says about each report. */
 export interface StatusReportOutcome {
   event_id: string;
-  outcome: 'applied' | 'unchanged' | 'repeat' | 'settled_dispatch' | 'unknown_dispatch' | 'foreign_dispatch' | 'downgraded';
+  outcome: 'stale_line' | 'applied' | 'unchanged' | 'repeat' | 'settled_dispatch' | 'unknown_dispatch' | 'foreign_dispatch' | 'downgraded';
   tenant_id: string | null;
   message_id: string | null;
   seq: number;
@@ -48,4 +48,16 @@ export interface StatusReportOutcome {
 export async function applyStatusReportRows(app: Knex, lineId: string, reports: StatusReportInput[]): Promise<StatusReportOutcome[]> {
   const result = await app.raw('SELECT * FROM senderz_apply_status_reports(?, ?::jsonb)', [lineId, JSON.stringify(reports)]);
   return result.rows as StatusReportOutcome[];
+}
+
+/**
+ * As applyStatusReportRows, on the condition that the line is still enabled
+ * and at `lineVersion` (its xmin when read; see findPhoneLineVersion):
+ * otherwise nothing is applied and null is returned, and the caller reads
+ * the line again.
+ */
+export async function applyLineReportRows(app: Knex, lineId: string, lineVersion: string, reports: StatusReportInput[]): Promise<StatusReportOutcome[] | null> {
+  const result = await app.raw('SELECT * FROM senderz_apply_line_reports(?, ?, ?::jsonb)', [lineId, lineVersion, JSON.stringify(reports)]);
+  const rows = result.rows as StatusReportOutcome[];
+  return rows[0]?.outcome === 'stale_line' ? null : rows;
 }

@@ -70,6 +70,19 @@ export async function findPhoneLine(db: Knex, id: string): Promise<PhoneLineRow 
   return ((await db('phone_lines').where({ id }).first()) as PhoneLineRow | undefined) ?? null;
 }
 
+/**
+ * A line with its row version (xmin, which every update of the row changes),
+ * for callers that keep the row and later act on the condition that it has
+ * not changed (senderz_apply_line_reports).
+ */
+export async function findPhoneLineVersion(db: Knex, id: string): Promise<{ line: PhoneLineRow; version: string } | null> {
+  const result = await db.raw('SELECT l.*, l.xmin::text AS row_version FROM phone_lines l WHERE l.id = ?', [id]);
+  const row = result.rows[0] as (PhoneLineRow & { row_version: string }) | undefined;
+  if (!row) return null;
+  const { row_version: version, ...line } = row;
+  return { line, version };
+}
+
 /** The operator's view of a line. The secret never leaves the platform. */
 export function presentPhoneLine(row: PhoneLineRow) {
   return {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { withTenant, securityEvent, TenantTx } from '../db/tenant';
 import { recordHeartbeat, PhoneLineRow } from '../data/phone-lines';
-import { applyStatusReportRows, markDeviceEventSeen } from '../data/device-events';
+import { applyLineReportRows, applyStatusReportRows, markDeviceEventSeen, StatusReportOutcome } from '../data/device-events';
 import { insertInboundMessage } from '../data/messages';
 import { insertInboundMedia } from '../data/media';
 import { conversationOwner, touchInboundConversation } from '../data/conversations';
@@ -11,6 +11,8 @@ import { addToOutbox, outboxJob, OutboxJob } from '../outbox';
 import { newId } from '../ids';
 import type { Logger } from '../logger';
 import { messageStatusTotal } from '../metrics';
+
+const STATUS_REPORTS: ReadonlySet<string> = new Set(['sent', 'delivered', 'read', 'failed']);
 
 /**
  * The SMS dispatch that carries an auto message again after its accepted
@@ -31,9 +33,34 @@ export function smsFallbackDispatchId(dispatchId: string): string {
  */
 async function applyStatusReports(app: Knex, line: PhoneLineRow, events: DeviceEvent[], log: Logger): Promise<OutboxJob[]> {
   if (events.length === 0) return [];
-  const reports = events.map((event) => ({ id: event.id, type: event.type, dispatch_id: event.dispatch_id ?? '', reason: event.reason ?? null, occurred_at: event.occurred_at }));
+  return reportJobs(line, events, await applyStatusReportRows(app, line.id, reportInputs(events)), log);
+}
+
+function reportInputs(events: DeviceEvent[]) {
+  return events.map((event) => ({ id: event.id, type: event.type, dispatch_id: event.dispatch_id ?? '', reason: event.reason ?? null, occurred_at: event.occurred_at }));
+}
+
+/** Whether every event of a batch is a status report (sent, delivered, read, failed). */
+export function onlyStatusReports(events: DeviceEvent[]): boolean {
+  return events.every((event) => STATUS_REPORTS.has(event.type));
+}
+
+/**
+ * Applies a batch of status reports only (see onlyStatusReports) in one
+ * statement, on the condition that the line is still enabled and at
+ * `version` (the row the caller checked the signature against); null when it
+ * is not, and nothing was applied.
+ */
+export async function applyStatusReportsAt(app: Knex, line: PhoneLineRow, version: string, events: DeviceEvent[], log: Logger): Promise<OutboxJob[] | null> {
+  if (!onlyStatusReports(events)) throw new Error('applyStatusReportsAt takes status reports only');
+  if (events.length === 0) return [];
+  const rows = await applyLineReportRows(app, line.id, version, reportInputs(events));
+  return rows && reportJobs(line, events, rows, log);
+}
+
+function reportJobs(line: PhoneLineRow, events: DeviceEvent[], rows: StatusReportOutcome[], log: Logger): OutboxJob[] {
   const jobs: OutboxJob[] = [];
-  for (const row of await applyStatusReportRows(app, line.id, reports)) {
+  for (const row of rows) {
     if (row.outcome === 'applied') messageStatusTotal.inc({ status: events.find((candidate) => candidate.id === row.event_id)?.type ?? 'unknown' });
     if (row.outcome === 'unknown_dispatch') log.warn({ lineId: line.id, eventId: row.event_id }, 'device reported an unknown dispatch; ignored');
     if (row.outcome === 'foreign_dispatch') {
@@ -105,8 +132,6 @@ function applyHeartbeat(app: Knex, line: PhoneLineRow, event: DeviceEvent): Prom
   if (typeof event.signal === 'number') health.signal = event.signal;
   return recordHeartbeat(app, line.id, event.occurred_at, health);
 }
-
-const STATUS_REPORTS: ReadonlySet<string> = new Set(['sent', 'delivered', 'read', 'failed']);
 
 /**
  * Applies a batch of device events in order; returns the jobs to enqueue.

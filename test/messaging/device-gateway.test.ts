@@ -243,4 +243,72 @@ describe('device gateway POST /device/v1/events', () => {
     expect(replies[0]).to.include({ system_reply: true, pinned_from: line.phoneNumber });
     expect(replies[0].body).to.contain('Reply START');
   });
+
+  describe('a line the gateway has already read', () => {
+    /** Counts the app pool's statements while `action` runs (the gateway's only pool). */
+    async function statementsDuring(action: () => Promise<unknown>): Promise<string[]> {
+      const seen: string[] = [];
+      const onQuery = (query: { sql: string }) => seen.push(query.sql);
+      harness().db.app.on('query', onQuery);
+      try {
+        await action();
+      } finally {
+        harness().db.app.off('query', onQuery);
+      }
+      return seen;
+    }
+
+    it('when its bridge posts reports again, then the post is applied in one statement with no line read', async () => {
+      const a = await createTenant();
+      const line = await addLine(a);
+      const { messageId, dispatchId } = await dispatchedMessage(a, line);
+      expect((await signed(line.id, line.secret, { events: [{ id: 'k-sent', type: 'sent', occurred_at: now(), dispatch_id: dispatchId }] })).status).to.equal(202);
+      const statements = await statementsDuring(async () => {
+        expect((await signed(line.id, line.secret, { events: [{ id: 'k-delivered', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }] })).status).to.equal(202);
+      });
+      expect(statements).to.have.length(1);
+      expect(statements[0]).to.contain('senderz_apply_line_reports');
+      expect(await statusOf(messageId)).to.equal('delivered');
+    });
+
+    it('when the operator disables it, then the next report gets 403 and nothing moves; enabled again, the report is applied', async () => {
+      const a = await createTenant();
+      const line = await addLine(a);
+      const { messageId, dispatchId } = await dispatchedMessage(a, line);
+      expect((await signed(line.id, line.secret, { events: [{ id: 'd-sent', type: 'sent', occurred_at: now(), dispatch_id: dispatchId }] })).status).to.equal(202);
+      expect((await api().patch(`/admin/phone-lines/${line.id}`).set(adminHeaders()).send({ enabled: false })).status).to.equal(200);
+      const refused = await signed(line.id, line.secret, { events: [{ id: 'd-delivered', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }] });
+      expect(refused.status).to.equal(403);
+      expect(await statusOf(messageId)).to.equal('sent');
+      expect((await api().patch(`/admin/phone-lines/${line.id}`).set(adminHeaders()).send({ enabled: true })).status).to.equal(200);
+      expect((await signed(line.id, line.secret, { events: [{ id: 'd-delivered', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }] })).status).to.equal(202);
+      expect(await statusOf(messageId)).to.equal('delivered');
+    });
+
+    it('when the operator gives it a new secret, then a post signed with the old one gets 401 and nothing moves, and the new one is accepted', async () => {
+      const a = await createTenant();
+      const line = await addLine(a);
+      const { messageId, dispatchId } = await dispatchedMessage(a, line);
+      expect((await signed(line.id, line.secret, { events: [{ id: 's-sent', type: 'sent', occurred_at: now(), dispatch_id: dispatchId }] })).status).to.equal(202);
+      const secret = 'b'.repeat(64);
+      expect((await api().patch(`/admin/phone-lines/${line.id}`).set(adminHeaders()).send({ secret })).status).to.equal(200);
+      const report = { events: [{ id: 's-delivered', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }] };
+      expect((await signed(line.id, line.secret, report)).status).to.equal(401);
+      expect(await statusOf(messageId)).to.equal('sent');
+      expect((await signed(line.id, secret, report)).status).to.equal(202);
+      expect(await statusOf(messageId)).to.equal('delivered');
+    });
+
+    it('when the operator moves a dedicated line to another tenant, then the next inbound message is recorded for the new tenant only', async () => {
+      const a = await createTenant();
+      const b = await createTenant();
+      const line = await addLine(a);
+      expect((await signed(line.id, line.secret, { events: [{ id: 'm-hb', type: 'heartbeat', occurred_at: now() }] })).status).to.equal(202);
+      expect((await api().patch(`/admin/phone-lines/${line.id}`).set(adminHeaders()).send({ tenant_id: b.id })).status).to.equal(200);
+      const inbound = { id: 'm-in', type: 'received', occurred_at: now(), from: '+15551114444', to: line.phoneNumber, body: 'hello', channel: 'sms' };
+      expect((await signed(line.id, line.secret, { events: [inbound] })).status).to.equal(202);
+      expect(await harness().db.owner('messages').where({ tenant_id: a.id, direction: 'inbound' })).to.have.length(0);
+      expect(await harness().db.owner('messages').where({ tenant_id: b.id, direction: 'inbound', from_number: '+15551114444' })).to.have.length(1);
+    });
+  });
 });
