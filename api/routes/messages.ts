@@ -8,6 +8,8 @@ import { acceptOutbound } from '../../shared/messages/outbound';
 import { getMessage, listMessageEvents, listMessages, MessageFilters, MessageRow, presentMessage, RequestedChannel } from '../../shared/data/messages';
 import { insertMessageMedia, MediaSummary, mediaContent, mediaOfMessages, presentMedia } from '../../shared/data/media';
 import { findTemplateForSend } from '../../shared/data/templates';
+import { listStatusCallbacks } from '../../shared/data/status-callbacks';
+import { CALLBACK_STATUSES } from '../../shared/messages/status';
 import { renderTemplate } from '../../shared/templates';
 import { listMessagesQuery, MAX_BODY_LENGTH, MAX_SCHEDULE_DAYS, sendMessageQuery, sendMessageSchema } from '../../shared/schemas/messages';
 import { webhookUrlProblem } from '../../shared/webhooks/ssrf';
@@ -184,6 +186,12 @@ export function messageRoutes(deps: ApiDeps): Router {
 
   router.get('/:id/events', async (req, res) => {
     const rows = await withTenant(deps.db.app, req.caller!.tenantId, (t) => listMessageEvents(t, req.params.id, req.caller!.sandbox));
+    res.json({ data: rows });
+  });
+
+  // The message's status callbacks, one per announced status change, with each one's outcome.
+  router.get('/:id/callbacks', async (req, res) => {
+    const rows = await withTenant(deps.db.app, req.caller!.tenantId, (t) => listStatusCallbacks(t, req.params.id, CALLBACK_STATUSES, req.caller!.sandbox));
     res.json({ data: rows });
   });
 

@@ -118,6 +118,8 @@ export class Senderz extends BaseClient {
     list: (query?: Q<'listMessages'>) => this.request('listMessages', { query }),
     iterate: (query?: Q<'listMessages'>) => this.iterate('listMessages', query),
     events: (id: string) => this.data('listMessageEvents', { params: { id } }),
+    /** The message's status callbacks (`status_callback`), each with its attempts and the receiver's last answer. */
+    callbacks: (id: string) => this.data('listStatusCallbacks', { params: { id } }),
     /** One stored attachment's bytes (`message.media[i].id`); its type is `message.media[i].content_type`. */
     media: async (id: string, mediaId: string): Promise<Uint8Array> => (await this.request('getMessageMedia', { params: { id, mediaId } })) as unknown as Uint8Array,
   };

@@ -28,6 +28,7 @@ export const OPERATIONS = {
   getMessage: ['GET', '/v1/messages/{id}'],
   cancelMessage: ['DELETE', '/v1/messages/{id}'],
   listMessageEvents: ['GET', '/v1/messages/{id}/events'],
+  listStatusCallbacks: ['GET', '/v1/messages/{id}/callbacks'],
   getMessageMedia: ['GET', '/v1/messages/{id}/media/{mediaId}'],
   getCapabilities: ['GET', '/v1/capabilities/{number}'],
   checkCapabilities: ['POST', '/v1/capabilities'],

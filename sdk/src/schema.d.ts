@@ -327,6 +327,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/messages/{id}/callbacks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A message's status callbacks and their outcome
+         * @description One row per status change announced to the message's `status_callback`, in history order: `pending` (not attempted yet, or waiting for a retry at `next_attempt_at`), `succeeded` or `failed`, with the attempts and the receiver's last answer. Empty when the message has no `status_callback`. An id that belongs to another tenant answers 404, exactly like an unknown id.
+         */
+        get: operations["listStatusCallbacks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/messages/{id}/media/{mediaId}": {
         parameters: {
             query?: never;
@@ -1737,6 +1757,35 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        StatusCallbackDelivery: {
+            /** @description The history row (GET /v1/messages/{id}/events) the callback is about. */
+            sequence: number;
+            /**
+             * @description The status the callback announces.
+             * @enum {string}
+             */
+            message_status: "scheduled" | "queued" | "sending" | "sent" | "delivered" | "read" | "failed" | "blocked" | "received" | "cancelled";
+            /**
+             * @description `pending` until an attempt succeeds (2xx) or the retries end (`failed`; a 410 ends them at once).
+             * @enum {string}
+             */
+            status: "pending" | "succeeded" | "failed";
+            attempts: number;
+            /** @description The receiver's HTTP status on the last attempt; null before any or when it did not answer. */
+            last_status_code: number | null;
+            /** @description Why the last attempt failed, when it did (`timeout`, `http_500`, …). */
+            last_error: string | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due, while pending.
+             */
+            next_attempt_at: string | null;
+            /**
+             * Format: date-time
+             * @description The last attempt; null before any.
+             */
+            updated_at: string | null;
         };
         Capability: {
             /** Format: e164 */
@@ -3368,6 +3417,40 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: components["schemas"]["MessageEvent"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listStatusCallbacks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every callback of the message, in history order. */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["StatusCallbackDelivery"][];
                     };
                 };
             };

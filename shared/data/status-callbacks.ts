@@ -1,4 +1,5 @@
 import type { TenantTx } from '../db/tenant';
+import { getMessage } from './messages';
 import { decryptSecret, encryptSecret } from '../crypto';
 import { outboxJob, OutboxJob } from '../outbox';
 import type { MessageHistoryRow } from '../webhooks/payload';
@@ -114,4 +115,37 @@ export async function recordStatusCallbackAttempt(
     .from('status_callback_deliveries')
     .where({ message_id: messageId, sequence })
     .update({ status: outcome.status, last_status_code: outcome.statusCode, last_error: outcome.error, next_attempt_at: outcome.nextAt, updated_at: t.trx.fn.now() });
+}
+
+/** One status change of a message and its callback, as GET /v1/messages/:id/callbacks shows it. */
+export interface StatusCallbackView {
+  sequence: number;
+  message_status: string;
+  status: StatusCallbackDeliveryRow['status'];
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: Date | null;
+  updated_at: Date | null;
+}
+
+/**
+ * The status callbacks of one of the tenant's messages, one per announced
+ * status change in history order: attempted ones with their outcome, the
+ * others `pending` with no attempt yet. Empty when the message has no
+ * `status_callback`. A message the caller's key may not see is a 404.
+ */
+export async function listStatusCallbacks(t: TenantTx, messageId: string, announced: readonly string[], sandbox?: boolean): Promise<StatusCallbackView[]> {
+  const message = await getMessage(t, messageId, { sandbox });
+  if (!message.status_callback) return [];
+  const rows = (await t
+    .from('message_events as e')
+    .leftJoin('status_callback_deliveries as d', function joinDelivery() {
+      this.on('d.tenant_id', '=', 'e.tenant_id').andOn('d.message_id', '=', 'e.message_id').andOn('d.sequence', '=', 'e.sequence');
+    })
+    .where('e.message_id', messageId)
+    .whereIn('e.status', announced as string[])
+    .orderBy('e.sequence', 'asc')
+    .select('e.sequence', 'e.status as message_status', 'd.status', 'd.attempts', 'd.last_status_code', 'd.last_error', 'd.next_attempt_at', 'd.updated_at')) as (Omit<StatusCallbackView, 'status' | 'attempts'> & { status: StatusCallbackView['status'] | null; attempts: number | null })[];
+  return rows.map((row) => ({ ...row, status: row.status ?? 'pending', attempts: row.attempts ?? 0 }));
 }

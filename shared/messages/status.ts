@@ -9,6 +9,9 @@ export type MessageStatus = 'scheduled' | 'queued' | 'sending' | 'sent' | 'deliv
 /** Statuses that are announced as `message.<status>` events. */
 const ANNOUNCED: ReadonlySet<MessageStatus> = new Set(['scheduled', 'queued', 'sent', 'delivered', 'read', 'failed', 'blocked', 'received', 'cancelled']);
 
+/** The statuses an outbound message's `status_callback` is called for. */
+export const CALLBACK_STATUSES: readonly MessageStatus[] = [...ANNOUNCED].filter((status) => status !== 'received');
+
 export interface Transition {
   changed: boolean;
   sequence: number;

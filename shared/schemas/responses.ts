@@ -110,6 +110,17 @@ export const messageEventResponse = resource({
   client_reference: { type: ['string', 'null'], description: "The message's client_reference." },
 });
 
+export const statusCallbackDeliveryResponse = resource({
+  sequence: { type: 'integer', minimum: 1, description: 'The history row (GET /v1/messages/{id}/events) the callback is about.' },
+  message_status: { type: 'string', enum: MESSAGE_STATUSES, description: 'The status the callback announces.' },
+  status: { type: 'string', enum: ['pending', 'succeeded', 'failed'], description: '`pending` until an attempt succeeds (2xx) or the retries end (`failed`; a 410 ends them at once).' },
+  attempts: { type: 'integer', minimum: 0 },
+  last_status_code: { ...nullableCount, description: "The receiver's HTTP status on the last attempt; null before any or when it did not answer." },
+  last_error: { ...nullableText, description: 'Why the last attempt failed, when it did (`timeout`, `http_500`, …).' },
+  next_attempt_at: { ...nullableDateTime, description: 'When the next attempt is due, while pending.' },
+  updated_at: { ...nullableDateTime, description: 'The last attempt; null before any.' },
+});
+
 export const statusCallbackSecretResponse = resource({
   secret: { type: 'string', description: '`whsec_` + base64: signs every status callback POST (X-Senderz-Signature and Standard Webhooks headers).' },
   previous_secret_expires_at: { ...nullableDateTime, description: 'During a rotation overlap the previous secret also signs, until then.' },

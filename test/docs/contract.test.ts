@@ -52,6 +52,7 @@ describe('OpenAPI reference: real responses match it', () => {
     const id = sent.body.data.message_id as string;
     documented('GET', '/v1/messages/{id}', await api().get(`/v1/messages/${id}`).set(tenant.sandboxAuth));
     documented('GET', '/v1/messages/{id}/events', await api().get(`/v1/messages/${id}/events`).set(tenant.sandboxAuth));
+    documented('GET', '/v1/messages/{id}/callbacks', await api().get(`/v1/messages/${id}/callbacks`).set(tenant.sandboxAuth));
     documented('GET', '/v1/messages', await api().get('/v1/messages?limit=1').set(tenant.sandboxAuth));
     const invalid = documented('POST', '/v1/messages', await api().post('/v1/messages').set(tenant.sandboxAuth).send({ to: '555', body: 'x', tenant_id: 'x' }));
     expect(invalid.body.code).to.equal('VALIDATION_ERROR');

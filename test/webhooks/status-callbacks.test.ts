@@ -185,6 +185,50 @@ describe('status callbacks and client references', function () {
     });
   });
 
+  describe('GET /v1/messages/:id/callbacks', () => {
+    const callbacks = (tenant: TestTenant, id: string, auth = tenant.auth) => api().get(`/v1/messages/${id}/callbacks`).set(auth);
+
+    it('when a callback is due, fails once and then succeeds, then the list shows it pending, retrying with the receiver\'s answer, then succeeded', async () => {
+      const tenant = await tenantWithLine();
+      const id = await send(tenant, { status_callback: receiver.url });
+      const handlers = createWebhookHandlers(depsWith({ WEBHOOK_RETRY_SCHEDULE: '60,120' }));
+      await runThroughPool('webhooks', handlers, 'message-event', { tenantId: tenant.id, messageId: id, sequence: 1 });
+      const due = await callbacks(tenant, id);
+      expect(due.status, JSON.stringify(due.body)).to.equal(200);
+      expect(due.body.data).to.deep.equal([{ sequence: 1, message_status: 'queued', status: 'pending', attempts: 0, last_status_code: null, last_error: null, next_attempt_at: null, updated_at: null }]);
+
+      receiver.respond = (_hook, index) => (index === 0 ? 503 : 200);
+      await runThroughPool('webhooks', handlers, 'status-callback', { tenantId: tenant.id, messageId: id, sequence: 1 });
+      const [retrying] = (await callbacks(tenant, id)).body.data;
+      expect(retrying).to.include({ sequence: 1, status: 'pending', attempts: 1, last_status_code: 503, last_error: 'HTTP 503' });
+      expect(Date.parse(retrying.next_attempt_at) - Date.now()).to.be.within(50000, 67000);
+
+      await harness().db.owner('status_callback_deliveries').where({ tenant_id: tenant.id, message_id: id }).update({ next_attempt_at: new Date() });
+      await runThroughPool('webhooks', handlers, 'status-callback', { tenantId: tenant.id, messageId: id, sequence: 1 });
+      const [succeeded] = (await callbacks(tenant, id)).body.data;
+      expect(succeeded).to.include({ sequence: 1, message_status: 'queued', status: 'succeeded', attempts: 2, last_status_code: 200, last_error: null, next_attempt_at: null });
+      expect(Date.parse(succeeded.updated_at)).to.be.within(Date.now() - 10000, Date.now() + 1000);
+    });
+
+    it('when the message has no status_callback, then the list is empty', async () => {
+      const tenant = await tenantWithLine();
+      const id = await send(tenant, {});
+      const res = await callbacks(tenant, id);
+      expect(res.status).to.equal(200);
+      expect(res.body.data).to.deep.equal([]);
+    });
+
+    it("when tenant A's key (or B's test key) names tenant B's live message, then 404 as for an unknown id", async () => {
+      const a = await tenantWithLine();
+      const b = await tenantWithLine();
+      const id = await send(b, { status_callback: receiver.url });
+      for (const res of [await callbacks(a, id), await callbacks(b, id, b.sandboxAuth), await callbacks(b, '01ARZ3NDEKTSV4RRFFQ69G5FAV')]) {
+        expect(res.status).to.equal(404);
+        expect(res.body.code).to.equal('NOT_FOUND');
+      }
+    });
+  });
+
   describe('GET/POST /v1/status-callback-secret', () => {
     it('when there is none yet, then GET is 404; POST makes one (stored encrypted), GET returns it, and a rotation keeps the old one signing during the overlap', async () => {
       const tenant = await createTenant();
