@@ -1,3 +1,4 @@
+import v8 from 'node:v8';
 import type { RedisClient } from './redis';
 import { Config, ConfigError, loadConfig, LoadConfigOptions } from './config';
 import { assertRowLevelSecurity, createDatabase, Database, DatabaseOptions, ping } from './db';
@@ -20,6 +21,8 @@ export function bootConfig(options: LoadConfigOptions = {}): Config {
   try {
     const config = loadConfig(process.env, options);
     logger.level = config.logLevel;
+    // Read by V8 each time it sets the next collection's threshold, so it takes effect from here on.
+    if (config.heapGrowingPercent > 0) v8.setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
     return config;
   } catch (error) {
     if (error instanceof ConfigError) throw new BootError(`configuration error: ${error.message}`);

@@ -47,6 +47,8 @@ export interface Config {
   workers: { lockDurationMs: number; stalledIntervalMs: number; concurrency: Partial<Record<QueueName, number>>; metricsPort: number | null; metricsHost: string };
   /** CAMPAIGN_MAX_PER_SECOND: campaign messages routed per second across the deployment (shared/routing/bulk-pace.ts); 0 = unpaced. */
   campaigns: { maxPerSecond: number };
+  /** HEAP_GROWING_PERCENT: how far V8 lets the old generation grow past its live size before a full collection (shared/boot.ts); 0 = V8's own choice. */
+  heapGrowingPercent: number;
 }
 
 export class ConfigError extends Error {}
@@ -58,6 +60,14 @@ export class ConfigError extends Error {}
  * campaign runs. Raise it with the machines.
  */
 export const DEFAULT_CAMPAIGN_MAX_PER_SECOND = 250;
+
+/**
+ * V8 lets a busy process's old generation grow to several times its live
+ * size before collecting it (the web process, about 30 MB live, reached
+ * 220 MB RSS under the accept suite). At 50 % it collects at 1.5 times the
+ * live size: 145 MB at the peak at the same throughput.
+ */
+export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 
 export interface RedisClusterConfig {
   /** Seed nodes; the client discovers the rest of the cluster from them. */
@@ -287,5 +297,6 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       metricsHost: env.WORKER_METRICS_HOST || host,
     },
     campaigns: { maxPerSecond: integer(env, 'CAMPAIGN_MAX_PER_SECOND', DEFAULT_CAMPAIGN_MAX_PER_SECOND, 0, 100000) },
+    heapGrowingPercent: integer(env, 'HEAP_GROWING_PERCENT', DEFAULT_HEAP_GROWING_PERCENT, 0, 1000),
   };
 }

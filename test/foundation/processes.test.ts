@@ -77,6 +77,12 @@ describe('processes: boot checks and graceful shutdown', function () {
     expect(exit.stderr).to.contain('DISPATCH_CONCURRENCY must be an integer between 1 and 1000');
   });
 
+  it('when HEAP_GROWING_PERCENT is not an integer from 0 to 1000, then the process refuses to start naming the variable', async () => {
+    const exit = await run('bin/web.js', [], { ...harness().env, PORT: '0', HEAP_GROWING_PERCENT: '-5', LOG_LEVEL: 'silent' });
+    expect(exit.code).to.equal(1);
+    expect(exit.stderr).to.contain('HEAP_GROWING_PERCENT must be an integer between 0 and 1000');
+  });
+
   it('when LOG_LEVEL is not a pino level, then the process exits 1 with one line naming the variable and the levels', async () => {
     const exit = await run('bin/web.js', [], { ...harness().env, PORT: '0', LOG_LEVEL: 'verbose' });
     expect(exit.code).to.equal(1);
