@@ -19,6 +19,12 @@ export interface BatcherOptions<I, O> {
   maxBatch?: number;
   /** Most statements in flight at once. */
   maxInFlight?: number;
+  /**
+   * Whether a failed batch is tried again item by item (default true). Off
+   * where a failure is the other side's, not an item's (a bridge that does
+   * not answer would only time out once per item).
+   */
+  retryAlone?: boolean;
 }
 
 export interface BatchCall {
@@ -39,8 +45,8 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I, ca
       const results = await options.run(batch.map((entry) => entry.item));
       batch.forEach((entry, index) => entry.resolve(results[index]));
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0].reject(error);
+      if (batch.length === 1 || options.retryAlone === false) {
+        batch.forEach((entry) => entry.reject(error));
         return;
       }
       await Promise.all(

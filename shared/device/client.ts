@@ -1,4 +1,5 @@
 import { signDeviceRequest } from './signing';
+import { createBatcher } from '../db/batcher';
 import { requestText } from '../http-request';
 import { bridgeDuration } from '../metrics';
 import { inSpan, SpanKind } from '../tracing';
@@ -89,4 +90,39 @@ export async function askCapabilities(target: BridgeTarget, numbers: string[], t
   const answer = await callBridge(target, 'POST', '/v1/capabilities', { numbers }, timeoutMs);
   if (answer.status !== 200 || !Array.isArray(answer.body?.results)) throw new Error(`capability check answered ${answer.status}`);
   return (answer.body.results as CapabilityResult[]).filter((result) => numbers.includes(result.number));
+}
+
+/** Asks a line's bridge for one number's capabilities; null when the bridge's answer leaves it out. */
+export type CapabilityAsker = (target: BridgeTarget, number: string) => Promise<CapabilityResult | null>;
+
+/**
+ * A capability asker that gathers the numbers asked of one line at the same
+ * moment into one POST /v1/capabilities (up to the protocol's 100), as the
+ * database batcher gathers statements: a lone number goes at once, and the
+ * numbers asked while that call is in flight go together in the next. A
+ * failed call fails each of its numbers once (no retry one by one: the
+ * bridge, not a number, is what failed).
+ */
+export function createCapabilityAsker(timeoutMs: number): CapabilityAsker {
+  const perLine = new Map<string, (item: { target: BridgeTarget; number: string }) => Promise<CapabilityResult | null>>();
+  return (target, number) => {
+    const key = target.lineId ?? target.bridgeUrl;
+    let ask = perLine.get(key);
+    if (!ask) {
+      ask = createBatcher<{ target: BridgeTarget; number: string }, CapabilityResult | null>({
+        maxBatch: 100,
+        maxInFlight: 2,
+        retryAlone: false,
+        async run(items) {
+          const numbers = [...new Set(items.map((item) => item.number))];
+          // The newest item's target: a line whose address or secret changed meanwhile is asked at the new one.
+          const results = await askCapabilities(items[items.length - 1].target, numbers, timeoutMs);
+          const byNumber = new Map(results.map((result) => [result.number, result]));
+          return items.map((item) => byNumber.get(item.number) ?? null);
+        },
+      });
+      perLine.set(key, ask);
+    }
+    return ask({ target, number });
+  };
 }

@@ -1,6 +1,6 @@
 import type { Channel, RequestedChannel } from '../data/messages';
 import type { PhoneLineRow } from '../data/phone-lines';
-import { askCapabilities, CapabilityResult } from '../device/client';
+import { askCapabilities, CapabilityAsker, CapabilityResult } from '../device/client';
 import type { Logger } from '../logger';
 import { chooseLine, RoutingTenant } from './lines';
 import { decideChannel, RecipientCapabilities } from './channels';
@@ -35,6 +35,8 @@ export interface PlanDeps {
   lines: LineDirectory;
   deviceTimeoutMs: number;
   log: Logger;
+  /** Gathers concurrent capability checks of a line into one bridge call (createCapabilityAsker); one call per check without it. */
+  askCapability?: CapabilityAsker;
 }
 
 /**
@@ -64,7 +66,8 @@ export async function planRoute(
   let learned: CapabilityResult | null = null;
   if (!recipient && subject.requested_channel === 'auto' && line.capabilities.imessage) {
     try {
-      const [answer] = await askCapabilities({ lineId: line.id, bridgeUrl: line.bridge_url, secret: deps.lines.secret(line) }, [subject.to_number], deps.deviceTimeoutMs);
+      const target = { lineId: line.id, bridgeUrl: line.bridge_url, secret: deps.lines.secret(line) };
+      const answer = deps.askCapability ? await deps.askCapability(target, subject.to_number) : (await askCapabilities(target, [subject.to_number], deps.deviceTimeoutMs))[0];
       if (answer) {
         learned = answer;
         recipient = { imessage: Boolean(answer.imessage), sms: answer.sms !== false, rcs: Boolean(answer.rcs) };

@@ -1,6 +1,7 @@
 import { NotFoundError } from '../../shared/errors';
 import { createRouteStatements, RouteAction, RouteContext } from '../../shared/data/routes';
 import { createLineDirectory } from '../../shared/routing/line-directory';
+import { createCapabilityAsker } from '../../shared/device/client';
 import { planRoute, RoutePlan } from '../../shared/routing/plan';
 import { messageEventJob, MessageStatus } from '../../shared/messages/status';
 import { messagePriority } from '../../shared/messages/priority';
@@ -32,7 +33,7 @@ const STATUS_OF: Partial<Record<RouteAction['action'], MessageStatus>> = { dispa
 export function createRouter(deps: WorkerDeps, checks: ComplianceCheck[]) {
   const lines = createLineDirectory(deps.db.app, deps.config.encryptionKey);
   const statements = createRouteStatements(deps.db.app);
-  const planDeps = { lines, deviceTimeoutMs: deps.config.device.timeoutMs, log: deps.log };
+  const planDeps = { lines, deviceTimeoutMs: deps.config.device.timeoutMs, log: deps.log, askCapability: createCapabilityAsker(deps.config.device.timeoutMs) };
 
   async function decide(tenantId: string, context: RouteContext, excludeLines: Set<string>, freshLines: boolean): Promise<{ action: RouteAction; plan: RoutePlan | null }> {
     const capabilities = context.cap_imessage === null ? null : { imessage: context.cap_imessage, sms: context.cap_sms !== false, rcs: context.cap_rcs === true };
