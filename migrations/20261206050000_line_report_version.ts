@@ -8,8 +8,10 @@ import type { Knex } from 'knex';
  * (secret rotated, disabled, reassigned, a heartbeat) makes this statement
  * apply nothing and answer one `stale_line` row, and the route reads the
  * line again, checks again and retries. A report run therefore costs one
- * statement instead of a line read and a statement, and no event is ever
- * applied under a secret or a state the line no longer has.
+ * statement instead of a line read and a statement, and a report is applied
+ * only if, when the statement runs, the line is enabled and still has the
+ * secret that verified it (a change committing meanwhile orders after it, as
+ * if the post had come a moment earlier).
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`

@@ -15,6 +15,25 @@ const validateEvents = ajv.compile<{ events: DeviceEvent[] }>(deviceEventsSchema
  * The bridges' door (docs/device-protocol.md): line, timestamp and signature are
  * checked over the raw bytes before anything is parsed or applied.
  */
+/** The body's events, or the 400 that names what is wrong with it. */
+function parseEvents(raw: Buffer): DeviceEvent[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new AppError(400, 'INVALID_JSON', 'The request body is not valid JSON.');
+  }
+  if (!validateEvents(parsed)) throw toValidationError(validateEvents.errors, 'device events');
+  const events = parsed.events;
+  const ids = new Set<string>();
+  for (const [index, event] of events.entries()) {
+    if (ids.has(event.id)) continue;
+    ids.add(event.id);
+    if (Number.isNaN(Date.parse(event.occurred_at))) throw toValidationError([{ instancePath: `/events/${index}/occurred_at`, keyword: 'format', params: { format: 'date-time' }, schemaPath: '', message: 'must be a date-time' }], 'device events');
+  }
+  return events;
+}
+
 export function deviceRoutes(deps: ApiDeps): Router {
   const router = Router();
   const lines = createLineCache(deps.db.app, deps.config.encryptionKey);
@@ -55,19 +74,13 @@ export function deviceRoutes(deps: ApiDeps): Router {
     // A kept line that fails a check may have changed since (a new secret, enabled again): read it again before refusing.
     const kept = lines.peek(lineId);
     let known = kept && !check(kept, req, raw) ? kept : await readAgain(lineId, req, raw);
-    let parsed: unknown;
+    let events: DeviceEvent[];
     try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new AppError(400, 'INVALID_JSON', 'The request body is not valid JSON.');
-    }
-    if (!validateEvents(parsed)) throw toValidationError(validateEvents.errors, 'device events');
-    const events = parsed.events;
-    const ids = new Set<string>();
-    for (const [index, event] of events.entries()) {
-      if (ids.has(event.id)) continue;
-      ids.add(event.id);
-      if (Number.isNaN(Date.parse(event.occurred_at))) throw toValidationError([{ instancePath: `/events/${index}/occurred_at`, keyword: 'format', params: { format: 'date-time' }, schemaPath: '', message: 'must be a date-time' }], 'device events');
+      events = parseEvents(raw);
+    } catch (error) {
+      // Refuse a bad body only once the line is known to still accept this signature (else 401/403 as without a kept row).
+      if (!known.fresh) await readAgain(lineId, req, raw);
+      throw error;
     }
 
     let jobs: OutboxJob[] | null = null;

@@ -145,6 +145,8 @@ export async function listStatusCallbacks(t: TenantTx, messageId: string, announ
     })
     .where('e.message_id', messageId)
     .whereIn('e.status', announced as string[])
+    // The row an SMS fallback adds repeats the current status and is not announced (no callback is made for it).
+    .whereRaw("e.reason IS DISTINCT FROM 'sms_fallback'")
     .orderBy('e.sequence', 'asc')
     .select('e.sequence', 'e.status as message_status', 'd.status', 'd.attempts', 'd.last_status_code', 'd.last_error', 'd.next_attempt_at', 'd.updated_at')) as (Omit<StatusCallbackView, 'status' | 'attempts'> & { status: StatusCallbackView['status'] | null; attempts: number | null })[];
   return rows.map((row) => ({ ...row, status: row.status ?? 'pending', attempts: row.attempts ?? 0 }));

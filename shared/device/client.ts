@@ -101,7 +101,8 @@ export type CapabilityAsker = (target: BridgeTarget, number: string) => Promise<
  * database batcher gathers statements: a lone number goes at once, and the
  * numbers asked while that call is in flight go together in the next. A
  * failed call fails each of its numbers once (no retry one by one: the
- * bridge, not a number, is what failed).
+ * bridge, not a number, is what failed), and no number waits longer than
+ * `timeoutMs` in all, queued or asked.
  */
 export function createCapabilityAsker(timeoutMs: number): CapabilityAsker {
   const perLine = new Map<string, (item: { target: BridgeTarget; number: string }) => Promise<CapabilityResult | null>>();
@@ -123,6 +124,19 @@ export function createCapabilityAsker(timeoutMs: number): CapabilityAsker {
       });
       perLine.set(key, ask);
     }
-    return ask({ target, number });
+    // A number queued behind calls to a bridge that does not answer waits no longer than one call would.
+    return new Promise<CapabilityResult | null>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('capability check timed out')), timeoutMs);
+      ask({ target, number }).then(
+        (answer) => {
+          clearTimeout(timer);
+          resolve(answer);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   };
 }

@@ -117,7 +117,7 @@ export const statusCallbackDeliveryResponse = resource({
   attempts: { type: 'integer', minimum: 0 },
   last_status_code: { ...nullableCount, description: "The receiver's HTTP status on the last attempt; null before any or when it did not answer." },
   last_error: { ...nullableText, description: 'Why the last attempt failed, when it did (`timeout`, `http_500`, …).' },
-  next_attempt_at: { ...nullableDateTime, description: 'When the next attempt is due, while pending.' },
+  next_attempt_at: { ...nullableDateTime, description: 'While pending: when the next attempt is due (during an attempt, how long it may take before another may start).' },
   updated_at: { ...nullableDateTime, description: 'The last attempt; null before any.' },
 });
 

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { createCapabilityAsker } from '../../shared/device/client';
 
 /** A bridge that answers POST /v1/capabilities (iMessage for numbers ending in an odd digit) and records each call's numbers. */
-async function startBridge(status = 200): Promise<{ url: string; calls: string[][]; close(): Promise<void> }> {
+async function startBridge(status = 200, delayMs = 0): Promise<{ url: string; calls: string[][]; close(): Promise<void> }> {
   const calls: string[][] = [];
   const server = http.createServer((req, res) => {
     let raw = '';
@@ -14,7 +14,7 @@ async function startBridge(status = 200): Promise<{ url: string; calls: string[]
       calls.push(numbers);
       // The answer leaves out numbers ending in 0, as a bridge may for a number it could not check.
       const results = numbers.filter((number) => !number.endsWith('0')).map((number) => ({ number, imessage: Number(number.slice(-1)) % 2 === 1, sms: true, rcs: false }));
-      res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(status === 200 ? { results } : { error: 'boom' }));
+      setTimeout(() => res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(status === 200 ? { results } : { error: 'boom' })), delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -67,5 +67,23 @@ describe('capability checks gathered per line (createCapabilityAsker)', () => {
     const settled = await Promise.allSettled(['+15550000031', '+15550000033', '+15550000035'].map((number) => ask(target, number)));
     expect(settled.map((result) => result.status)).to.deep.equal(['rejected', 'rejected', 'rejected']);
     expect(bridge.calls).to.have.length(1);
+  });
+
+  it('when the bridge is slow, then a number queued behind its calls fails after the timeout in all rather than after each call ahead of it', async () => {
+    const bridge = await startBridge(200, 600);
+    bridges.push(bridge);
+    const ask = createCapabilityAsker(400);
+    const target = { lineId: 'line-c', bridgeUrl: bridge.url, secret: 's'.repeat(32) };
+    const started = Date.now();
+    // Two calls in flight (each number asked on its own turn), then a third number queued behind them.
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const first = ask(target, '+15550000041').catch(() => null);
+    await turn();
+    const second = ask(target, '+15550000043').catch(() => null);
+    await turn();
+    const queued = await Promise.allSettled([ask(target, '+15550000045')]);
+    expect(queued[0].status).to.equal('rejected');
+    expect(Date.now() - started).to.be.lessThan(800);
+    await Promise.all([first, second]);
   });
 });

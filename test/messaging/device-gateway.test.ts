@@ -299,6 +299,16 @@ describe('device gateway POST /device/v1/events', () => {
       expect(await statusOf(messageId)).to.equal('delivered');
     });
 
+    it('when a malformed post is signed with the secret the line had before a rotation, then 401 (not 400), as for a line never read', async () => {
+      const a = await createTenant();
+      const line = await addLine(a);
+      const { dispatchId } = await dispatchedMessage(a, line);
+      expect((await signed(line.id, line.secret, { events: [{ id: 'r-sent', type: 'sent', occurred_at: now(), dispatch_id: dispatchId }] })).status).to.equal(202);
+      expect((await api().patch(`/admin/phone-lines/${line.id}`).set(adminHeaders()).send({ secret: 'c'.repeat(64) })).status).to.equal(200);
+      expect((await signed(line.id, line.secret, '{not json')).status).to.equal(401);
+      expect((await signed(line.id, 'c'.repeat(64), '{not json')).status).to.equal(400);
+    });
+
     it('when the operator moves a dedicated line to another tenant, then the next inbound message is recorded for the new tenant only', async () => {
       const a = await createTenant();
       const b = await createTenant();

@@ -210,6 +210,23 @@ describe('status callbacks and client references', function () {
       expect(Date.parse(succeeded.updated_at)).to.be.within(Date.now() - 10000, Date.now() + 1000);
     });
 
+    it('when an SMS fallback adds a history row repeating the current status, then the list leaves it out (no callback is made for it)', async () => {
+      const tenant = await tenantWithLine();
+      const id = await send(tenant, { status_callback: receiver.url });
+      // The history of an iMessage reported sent, then undeliverable: the fallback row repeats `sent` unannounced.
+      await harness().db.owner('message_events').insert([
+        { tenant_id: tenant.id, message_id: id, sequence: 2, status: 'sending' },
+        { tenant_id: tenant.id, message_id: id, sequence: 3, status: 'sent' },
+        { tenant_id: tenant.id, message_id: id, sequence: 4, status: 'sent', reason: 'sms_fallback' },
+      ]);
+      const res = await callbacks(tenant, id);
+      expect(res.status).to.equal(200);
+      expect(res.body.data.map((row: { sequence: number; message_status: string }) => [row.sequence, row.message_status])).to.deep.equal([
+        [1, 'queued'],
+        [3, 'sent'],
+      ]);
+    });
+
     it('when the message has no status_callback, then the list is empty', async () => {
       const tenant = await tenantWithLine();
       const id = await send(tenant, {});
