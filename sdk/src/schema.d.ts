@@ -1778,7 +1778,7 @@ export interface components {
             last_error: string | null;
             /**
              * Format: date-time
-             * @description When the next attempt is due, while pending.
+             * @description While pending: when the next attempt is due (during an attempt, how long it may take before another may start).
              */
             next_attempt_at: string | null;
             /**
