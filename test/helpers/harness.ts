@@ -157,3 +157,15 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+/** What `work` returned, and the SQL of every statement the app pool (the web's and the workers' pool) sent while it ran. */
+export async function appStatementsDuring<T>(work: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
+  const statements: string[] = [];
+  const onQuery = (query: { sql: string }) => statements.push(query.sql);
+  harness().db.app.on('query', onQuery);
+  try {
+    return { result: await work(), statements };
+  } finally {
+    harness().db.app.off('query', onQuery);
+  }
+}

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { api, adminHeaders, createTenant, harness, TestTenant } from '../helpers/harness';
+import { api, adminHeaders, appStatementsDuring, createTenant, harness, TestTenant } from '../helpers/harness';
 import { fakeJob } from '../helpers/jobs';
 import { subscribe } from '../helpers/subscriptions';
 import { workerDeps } from '../helpers/platform';
@@ -245,27 +245,13 @@ describe('device gateway POST /device/v1/events', () => {
   });
 
   describe('a line the gateway has already read', () => {
-    /** Counts the app pool's statements while `action` runs (the gateway's only pool). */
-    async function statementsDuring(action: () => Promise<unknown>): Promise<string[]> {
-      const seen: string[] = [];
-      const onQuery = (query: { sql: string }) => seen.push(query.sql);
-      harness().db.app.on('query', onQuery);
-      try {
-        await action();
-      } finally {
-        harness().db.app.off('query', onQuery);
-      }
-      return seen;
-    }
-
     it('when its bridge posts reports again, then the post is applied in one statement with no line read', async () => {
       const a = await createTenant();
       const line = await addLine(a);
       const { messageId, dispatchId } = await dispatchedMessage(a, line);
       expect((await signed(line.id, line.secret, { events: [{ id: 'k-sent', type: 'sent', occurred_at: now(), dispatch_id: dispatchId }] })).status).to.equal(202);
-      const statements = await statementsDuring(async () => {
-        expect((await signed(line.id, line.secret, { events: [{ id: 'k-delivered', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }] })).status).to.equal(202);
-      });
+      const { result: res, statements } = await appStatementsDuring(() => signed(line.id, line.secret, { events: [{ id: 'k-delivered', type: 'delivered', occurred_at: now(), dispatch_id: dispatchId }] }));
+      expect(res.status).to.equal(202);
       expect(statements).to.have.length(1);
       expect(statements[0]).to.contain('senderz_apply_line_reports');
       expect(await statusOf(messageId)).to.equal('delivered');

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { api, adminHeaders, createTenant, harness, TestTenant } from '../helpers/harness';
+import { api, adminHeaders, appStatementsDuring, createTenant, harness, TestTenant } from '../helpers/harness';
 import { withTenant } from '../../shared/db/tenant';
 import { recordOptOut } from '../../shared/data/opt-outs';
 import { newId } from '../../shared/ids';
@@ -166,23 +166,16 @@ describe('POST /v1/messages: concurrent requests share their accept statement', 
   it('when two tenants send at the same moment, then their accepts go to PostgreSQL together and each message is its own tenant\'s, visible only through its own key', async () => {
     const a = await tenantWithLine();
     const b = await tenantWithLine();
-    const statements: string[] = [];
-    const onQuery = (query: { sql: string }) => {
-      if (query.sql.includes('senderz_accept_outbound')) statements.push(query.sql);
-    };
-    harness().db.app.on('query', onQuery);
-    let answers: { status: number; body: { data: { message_id: string; status: string } }; tenant: TestTenant }[];
-    try {
-      answers = await Promise.all(
+    const { result: answers, statements: sent } = await appStatementsDuring(() =>
+      Promise.all(
         Array.from({ length: 20 }, async (_, index) => {
           const tenant = index % 2 === 0 ? a : b;
           const res = await api().post('/v1/messages').set(tenant.auth).send({ to: `+1555712${String(1000 + index)}`, body: `hello ${index}` });
-          return { status: res.status, body: res.body, tenant };
+          return { status: res.status, body: res.body as { data: { message_id: string; status: string } }, tenant };
         }),
-      );
-    } finally {
-      harness().db.app.off('query', onQuery);
-    }
+      ),
+    );
+    const statements = sent.filter((sql) => sql.includes('senderz_accept_outbound'));
     expect(answers.map((answer) => answer.status)).to.deep.equal(Array(20).fill(202));
     expect(statements.length, 'accept statements for 20 requests').to.be.within(1, 19);
     for (const answer of answers) {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import crypto from 'node:crypto';
-import { api, adminHeaders, createTenant, harness, TestTenant } from '../helpers/harness';
+import { api, adminHeaders, appStatementsDuring, createTenant, harness, TestTenant } from '../helpers/harness';
 import { createRouteStatements, RouteContext } from '../../shared/data/routes';
 import { createDispatchStatements } from '../../shared/data/dispatches';
 import { newId } from '../../shared/ids';
@@ -34,16 +34,8 @@ async function queuedMessage(tenant: TestTenant, to: string): Promise<string> {
 
 /** Counts the statements the worker group sends while `work` runs. */
 async function countingStatements<T>(work: () => Promise<T>): Promise<{ result: T; statements: number }> {
-  let statements = 0;
-  const onQuery = (query: { sql: string }) => {
-    if (query.sql.includes('senderz_worker_statements')) statements += 1;
-  };
-  harness().db.app.on('query', onQuery);
-  try {
-    return { result: await work(), statements };
-  } finally {
-    harness().db.app.off('query', onQuery);
-  }
+  const { result, statements } = await appStatementsDuring(work);
+  return { result, statements: statements.filter((sql) => sql.includes('senderz_worker_statements')).length };
 }
 
 describe('worker statements: the router and the dispatcher of a process share their statements', () => {
