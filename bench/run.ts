@@ -21,6 +21,16 @@ function optional(name: string, file: string, exported: string): Bench | null {
   return typeof suite[exported] === 'function' ? { name, run: suite[exported] } : null;
 }
 
+/** The e2e latency run at 100 msg/s once per STATEMENT_GATHER_MS value: transactions a message against latency. */
+async function runGatherWindows(windows: number[]): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const window of windows) {
+    progress(`gather: STATEMENT_GATHER_MS=${window}`);
+    rows.push(...(await runEndToEndBench({ rate: 100, env: { STATEMENT_GATHER_MS: String(window) }, variant: `STATEMENT_GATHER_MS=${window}` })));
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const suites: Bench[] = [
@@ -34,7 +44,9 @@ async function main(): Promise<void> {
   ]
     .filter((suite): suite is Bench => suite !== null && (only.length === 0 || only.includes(suite.name)))
     // Opt-in (it starts a Redis Cluster of its own): `npm run bench -- e2e-cluster`.
-    .concat(only.includes('e2e-cluster') ? [{ name: 'e2e-cluster', run: () => runClusterEndToEndBench() }] : []);
+    .concat(only.includes('e2e-cluster') ? [{ name: 'e2e-cluster', run: () => runClusterEndToEndBench() }] : [])
+    // Opt-in: `npm run bench -- gather`, the 100 msg/s latency run at three gather windows (README "Gather window").
+    .concat(only.includes('gather') ? [{ name: 'gather', run: () => runGatherWindows([0, 4, 8]) }] : []);
   const rows: Row[] = [];
   const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });

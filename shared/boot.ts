@@ -31,7 +31,7 @@ export function bootConfig(options: LoadConfigOptions = {}): Config {
 }
 
 export async function connectDatabase(config: Config, options: DatabaseOptions = {}): Promise<Database> {
-  const db = createDatabase(config, options);
+  const db = createDatabase(config, { gatherMs: config.statementGatherMs, ...options });
   try {
     await ping(db.owner);
   } catch (error) {

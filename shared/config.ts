@@ -49,6 +49,8 @@ export interface Config {
   campaigns: { maxPerSecond: number };
   /** HEAP_GROWING_PERCENT: how far V8 lets the old generation grow past its live size before a full collection (shared/boot.ts); 0 = V8's own choice. */
   heapGrowingPercent: number;
+  /** STATEMENT_GATHER_MS: how long a hot statement waits for others to share its commit (shared/db/index.ts); 0 = only those ready together. */
+  statementGatherMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -298,5 +300,6 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     },
     campaigns: { maxPerSecond: integer(env, 'CAMPAIGN_MAX_PER_SECOND', DEFAULT_CAMPAIGN_MAX_PER_SECOND, 0, 100000) },
     heapGrowingPercent: integer(env, 'HEAP_GROWING_PERCENT', DEFAULT_HEAP_GROWING_PERCENT, 0, 1000),
+    statementGatherMs: integer(env, 'STATEMENT_GATHER_MS', 0, 0, 50),
   };
 }

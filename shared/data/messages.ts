@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { createBatcher, rowsByItem } from '../db/batcher';
+import { gatherWindowMs } from '../db';
 import type { TenantTx } from '../db/tenant';
 import { findOwned } from '../db/tenant';
 import { NotFoundError } from '../errors';
@@ -282,6 +283,7 @@ function acceptBatcherFor(app: Knex): (input: AcceptOutboundInput) => Promise<Ac
   let batcher = acceptBatchers.get(app);
   if (!batcher) {
     batcher = createBatcher<AcceptOutboundInput, AcceptResult>({
+      lingerMs: gatherWindowMs(app),
       async run(items) {
         const result = await app.raw('SELECT item, status, announced FROM senderz_accept_outbounds(?::jsonb)', [JSON.stringify(items.map(acceptItem))]);
         return rowsByItem(result.rows as (AcceptResult & { item: number })[], items.length).map((row, index) => {

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { BatchCall, createBatcher, rowsByItem } from '../db/batcher';
+import { gatherWindowMs } from '../db';
 
 /**
  * The router's and the dispatcher's hot statements, gathered per connection
@@ -46,6 +47,7 @@ function lane(app: Knex): WorkerStatement {
   return createBatcher<WorkerItem, unknown>({
     maxBatch: MAX_BATCH,
     maxInFlight: MAX_IN_FLIGHT,
+    lingerMs: gatherWindowMs(app),
     async run(items) {
       const byKind = new Map<Kind, { position: number; body: Record<string, unknown> }[]>(KINDS.map((kind) => [kind, []]));
       items.forEach((item, position) => {

@@ -25,6 +25,8 @@ export interface BatcherOptions<I, O> {
    * not answer would only time out once per item).
    */
   retryAlone?: boolean;
+  /** How long a call that says nothing of its own may wait for company (default 0; BatchCall.lingerMs overrides). */
+  lingerMs?: number;
 }
 
 export interface BatchCall {
@@ -35,6 +37,7 @@ export interface BatchCall {
 export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I, call?: BatchCall) => Promise<O> {
   const maxBatch = options.maxBatch ?? 100;
   const maxInFlight = options.maxInFlight ?? 2;
+  const defaultLinger = options.lingerMs ?? 0;
   const waiting: { item: I; dueAt: number; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
   let inFlight = 0;
   let scheduled = false;
@@ -99,7 +102,7 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I, ca
 
   return (item: I, call?: BatchCall) =>
     new Promise<O>((resolve, reject) => {
-      waiting.push({ item, dueAt: Date.now() + (call?.lingerMs ?? 0), resolve, reject });
+      waiting.push({ item, dueAt: Date.now() + (call?.lingerMs ?? defaultLinger), resolve, reject });
       schedule();
     });
 }

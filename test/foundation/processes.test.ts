@@ -83,6 +83,12 @@ describe('processes: boot checks and graceful shutdown', function () {
     expect(exit.stderr).to.contain('HEAP_GROWING_PERCENT must be an integer between 0 and 1000');
   });
 
+  it('when STATEMENT_GATHER_MS is not an integer from 0 to 50, then the process refuses to start naming the variable', async () => {
+    const exit = await run('bin/worker.js', ['dispatch'], { ...harness().env, STATEMENT_GATHER_MS: '75', LOG_LEVEL: 'silent' });
+    expect(exit.code).to.equal(1);
+    expect(exit.stderr).to.contain('STATEMENT_GATHER_MS must be an integer between 0 and 50');
+  });
+
   it('when LOG_LEVEL is not a pino level, then the process exits 1 with one line naming the variable and the levels', async () => {
     const exit = await run('bin/web.js', [], { ...harness().env, PORT: '0', LOG_LEVEL: 'verbose' });
     expect(exit.code).to.equal(1);
