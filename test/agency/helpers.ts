@@ -88,7 +88,8 @@ export async function agencySnapshot(fixture: { agency: TestTenant; client: stri
     client: await owner('tenants').where({ id: fixture.client }).first(),
     agency: await owner('tenants').where({ id: fixture.agency.id }).first(),
     link: await owner('agency_links').where({ client_tenant_id: fixture.client }).first(),
-    keys: await owner('api_keys').where({ tenant_id: fixture.client }).orderBy('id'),
+    // last_used_at is the key's own bookkeeping: a call with the client's key (refused or not) stamps it, in a batched write that may land at any time.
+    keys: (await owner('api_keys').where({ tenant_id: fixture.client }).orderBy('id')).map(({ last_used_at: _used, ...key }: Record<string, unknown>) => key),
     line: await owner('phone_lines').where({ id: fixture.line }).first(),
     assignment: await owner('agency_line_assignments').where({ line_id: fixture.line }).first(),
     clients: await owner('agency_links').where({ agency_tenant_id: fixture.agency.id }).orderBy('client_tenant_id'),

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import crypto from 'node:crypto';
-import { api, adminHeaders, createTenant, harness, TestTenant } from '../helpers/harness';
+import { api, createTenant, harness, TestTenant } from '../helpers/harness';
+import { addDedicatedLine } from '../helpers/device';
 import { createDatabase, Database } from '../../shared/db';
 import { acceptOutboundRow } from '../../shared/data/messages';
 import { createRouteStatements } from '../../shared/data/routes';
@@ -12,19 +12,11 @@ import { newId } from '../../shared/ids';
  * few milliseconds apart share one statement and one commit.
  */
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-let counter = 0;
 
-async function tenantWithLine(): Promise<{ tenant: TestTenant; lineNumber: string }> {
-  counter += 1;
-  const pool = `gather-${process.pid}-${counter}`;
-  const tenant = await createTenant({ pool });
-  const lineNumber = `+1555820${String(1000 + counter)}`;
-  const res = await api()
-    .post('/admin/phone-lines')
-    .set(adminHeaders())
-    .send({ phone_number: lineNumber, bridge_url: 'http://127.0.0.1:9/nowhere', secret: crypto.randomBytes(32).toString('hex'), capabilities: { imessage: true, sms: true, rcs: false }, mode: 'pooled', pool });
-  expect(res.status).to.equal(201);
-  return { tenant, lineNumber };
+async function tenantWithLine(): Promise<{ tenant: TestTenant }> {
+  const tenant = await createTenant();
+  await addDedicatedLine(tenant, '+1555831');
+  return { tenant };
 }
 
 function acceptInput(tenantId: string, id: string, to: string) {
