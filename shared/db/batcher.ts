@@ -12,6 +12,9 @@
  * next statement another call starts, and alone only once it has waited
  * that long. Work off the latency path (a record that a push was accepted)
  * rides along with the statements on it instead of taking a commit of its own.
+ * A batcher may give every call a wait of that kind (`lingerMs` in its
+ * options: the pool's gather window, STATEMENT_GATHER_MS); a statement that is
+ * already full goes at once.
  */
 export interface BatcherOptions<I, O> {
   run(items: I[]): Promise<O[]>;
@@ -75,8 +78,8 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I, ca
     scheduled = false;
     while (inFlight < maxInFlight && waiting.length > 0) {
       const due = firstDue();
-      if (due > Date.now()) {
-        // Only lingering items: they wait for company, or until the first of them is due.
+      if (due > Date.now() && waiting.length < maxBatch) {
+        // Only lingering items, not yet a full statement: they wait for company, or until the first of them is due.
         if (!timer) {
           timer = setTimeout(() => {
             timer = null;

@@ -4,7 +4,7 @@ import { createBatcher } from '../../shared/db/batcher';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A batcher whose statement records the items of each call and answers each item doubled. */
-function recordingBatcher(options: { maxBatch?: number } = {}) {
+function recordingBatcher(options: { maxBatch?: number; lingerMs?: number } = {}) {
   const batches: number[][] = [];
   const call = createBatcher<number, number>({
     ...options,
@@ -70,5 +70,23 @@ describe('statement batcher', () => {
     expect(Date.now() - eagerStarted).to.be.below(500);
     expect(await second).to.equal(6);
     expect(batches).to.deep.equal([[1], [3, 4]]);
+  });
+
+  it('when the batcher has a gather window, then calls 10 ms apart share a statement, and a full statement goes without waiting out the window', async () => {
+    const { call, batches } = recordingBatcher({ lingerMs: 60, maxBatch: 3 });
+    const first = call(1);
+    await sleep(10);
+    const second = call(2);
+    expect(await Promise.all([first, second])).to.deep.equal([2, 4]);
+    expect(batches).to.deep.equal([[1, 2]]);
+
+    const started = Date.now();
+    expect(await Promise.all([5, 6, 7].map((item) => call(item)))).to.deep.equal([10, 12, 14]);
+    expect(Date.now() - started, 'a full statement waits for no one').to.be.below(40);
+    // A call's own lingerMs still wins over the window.
+    const eagerStarted = Date.now();
+    expect(await call(8, { lingerMs: 0 })).to.equal(16);
+    expect(Date.now() - eagerStarted).to.be.below(40);
+    expect(batches).to.deep.equal([[1, 2], [5, 6, 7], [8]]);
   });
 });
