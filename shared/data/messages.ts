@@ -274,7 +274,7 @@ function acceptItem(input: AcceptOutboundInput): Record<string, unknown> {
   };
 }
 
-type AcceptResult = { status: string; announced: boolean };
+export type AcceptResult = { status: string; announced: boolean };
 
 /** Per pool: the accepts of requests in flight at the same time, as one statement (shared/db/batcher.ts). */
 const acceptBatchers = new WeakMap<Knex, (input: AcceptOutboundInput) => Promise<AcceptResult>>();
@@ -310,6 +310,25 @@ export async function acceptOutboundRow<S extends string>(db: Knex | Knex.Transa
   const isTransaction = (db as Knex.Transaction).isTransaction === true;
   const result = isTransaction ? await acceptOne(db, input) : await acceptBatcherFor(db as Knex)(input);
   return result as { status: S; announced: boolean };
+}
+
+/**
+ * Records several outbound messages of the transaction's tenant in one
+ * statement (senderz_accept_outbounds), as acceptOutboundRow does one: a
+ * campaign chunk is one round trip instead of one per recipient. The batch
+ * function sets the tenant per item and clears it at the end, so the
+ * transaction's tenant is set again before anything else runs in it.
+ */
+export async function acceptOutboundRowsInTenant(t: TenantTx, inputs: AcceptOutboundInput[]): Promise<AcceptResult[]> {
+  if (inputs.length === 0) return [];
+  const stranger = inputs.find((input) => input.tenantId !== t.tenantId);
+  if (stranger) throw new Error(`acceptOutboundRowsInTenant: an item of tenant ${stranger.tenantId} in a transaction of ${t.tenantId}`);
+  const result = await t.trx.raw('SELECT item, status, announced FROM senderz_accept_outbounds(?::jsonb)', [JSON.stringify(inputs.map(acceptItem))]);
+  await t.trx.raw("SELECT set_config('app.tenant_id', ?, true)", [t.tenantId]);
+  return rowsByItem(result.rows as (AcceptResult & { item: number })[], inputs.length).map((row, index) => {
+    if (!row) throw new Error(`senderz_accept_outbounds returned nothing for item ${index}`);
+    return { status: row.status, announced: row.announced };
+  });
 }
 
 async function acceptOne(db: Knex | Knex.Transaction, input: AcceptOutboundInput): Promise<{ status: string; announced: boolean }> {

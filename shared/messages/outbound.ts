@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { TenantTx } from '../db/tenant';
 import { newId, newSandboxMessageId } from '../ids';
 import { outboxJob, OutboxJob } from '../outbox';
-import { acceptOutboundRow, MessageType, RequestedChannel } from '../data/messages';
+import { acceptOutboundRow, acceptOutboundRowsInTenant, AcceptOutboundInput, MessageType, RequestedChannel } from '../data/messages';
 import { messageEventJob } from './status';
 import { messagePriority } from './priority';
 
@@ -62,22 +62,14 @@ function acceptedJobs(tenantId: string, id: string, status: 'scheduled' | 'queue
   return jobs;
 }
 
-/**
- * Records an outbound message as accepted: the message row, its first history
- * row and the outbox rows for routing and the webhook, in one statement
- * (senderz_accept_outbound). An opted-out recipient is recorded as blocked.
- * `db` is a tenant transaction or, on the hot path, the app pool itself: the
- * function sets the tenant for its own statement.
- */
-export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: string, input: NewOutboundMessage): Promise<AcceptedMessage> {
-  const id = input.sandbox ? newSandboxMessageId() : newId();
-  const priority = messagePriority(input.messageType, Boolean(input.campaignId));
-  const { status, announced } = await acceptOutboundRow<AcceptOutcome>(db, {
+/** The row senderz_accept_outbound records for `input`, under a new id. */
+function acceptRow(tenantId: string, input: NewOutboundMessage): AcceptOutboundInput {
+  return {
     tenantId,
     linePool: input.checkLines?.pool ?? '',
     checkLines: Boolean(input.checkLines),
     checkOptOut: !input.systemReply,
-    id,
+    id: input.sandbox ? newSandboxMessageId() : newId(),
     to: input.to,
     body: input.body,
     requestedChannel: input.requestedChannel,
@@ -89,17 +81,43 @@ export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: stri
     dispatchWebhook: input.dispatchWebhook,
     systemReply: input.systemReply ?? false,
     jobName: firstJobOf(input),
-    priority,
+    priority: messagePriority(input.messageType, Boolean(input.campaignId)),
     blockedReason: input.blockedReason ?? null,
     statusCallback: input.statusCallback ?? null,
     clientReference: input.clientReference ?? null,
     sendAt: input.sendAt ?? null,
-  });
-  const jobs = status === 'scheduled' || status === 'queued' || status === 'blocked' ? acceptedJobs(tenantId, id, status, announced, input) : [];
+  };
+}
+
+function acceptedMessage(tenantId: string, id: string, result: { status: string; announced: boolean }, input: NewOutboundMessage): AcceptedMessage {
+  const status = result.status as AcceptOutcome;
+  const jobs = status === 'scheduled' || status === 'queued' || status === 'blocked' ? acceptedJobs(tenantId, id, status, result.announced, input) : [];
   return { id, status, jobs, message: { id, status } };
+}
+
+/**
+ * Records an outbound message as accepted: the message row, its first history
+ * row and the outbox rows for routing and the webhook, in one statement
+ * (senderz_accept_outbound). An opted-out recipient is recorded as blocked.
+ * `db` is a tenant transaction or, on the hot path, the app pool itself: the
+ * function sets the tenant for its own statement.
+ */
+export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: string, input: NewOutboundMessage): Promise<AcceptedMessage> {
+  const row = acceptRow(tenantId, input);
+  return acceptedMessage(tenantId, row.id, await acceptOutboundRow(db, row), input);
 }
 
 /** The same inside a tenant transaction (campaign fan-out, keyword replies, auto-replies). */
 export async function insertOutboundMessage(t: TenantTx, input: NewOutboundMessage): Promise<AcceptedMessage> {
   return acceptOutbound(t.trx, t.tenantId, input);
+}
+
+/**
+ * Several messages inside a tenant transaction in one statement (a campaign
+ * chunk): each exactly as insertOutboundMessage would record it, in order.
+ */
+export async function insertOutboundMessages(t: TenantTx, inputs: NewOutboundMessage[]): Promise<AcceptedMessage[]> {
+  const rows = inputs.map((input) => acceptRow(t.tenantId, input));
+  const results = await acceptOutboundRowsInTenant(t, rows);
+  return results.map((result, index) => acceptedMessage(t.tenantId, rows[index].id, result, inputs[index]));
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { adminHeaders, api, createTenant, harness, TestTenant } from '../helpers/harness';
+import { adminHeaders, api, appStatementsDuring, createTenant, harness, TestTenant } from '../helpers/harness';
 import { workerDeps } from '../helpers/platform';
 import { createSendingHandlers } from '../../workers/sending';
 import { FAN_OUT_CHUNK, FAN_OUT_WINDOW } from '../../workers/campaigns/fan-out';
@@ -241,14 +241,16 @@ describe('campaign jobs: launch, fan-out, render', () => {
     expect(message).to.include({ status: 'blocked', reason: 'body_too_long' });
   });
 
-  it('when the recipients span several chunks, then one chunk job at a time creates them in order, and a chunk job run twice creates nothing more', async () => {
+  it('when the recipients span several chunks, then one chunk job at a time creates them in order, each chunk\'s messages in one statement, and a chunk job run twice creates nothing more', async () => {
     const tenant = await createTenant();
     const list = phones(FAN_OUT_CHUNK + 150);
     const id = await createSandboxCampaign(tenant, { body: 'x', recipients: list });
     await runCampaignJob('launch-campaign', { tenantId: tenant.id, campaignId: id });
     const [first] = await pendingChunkIds(tenant.id, id);
-    const done = await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId: first });
+    const { result: done, statements } = await appStatementsDuring(() => runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId: first }));
     expect(done.result).to.equal(`done: created ${FAN_OUT_CHUNK} messages (${FAN_OUT_CHUNK}/${list.length})`);
+    // One round trip for the chunk's messages, not one per recipient; the statements after it still ran in the tenant's scope (fanned_out moved).
+    expect(statements.filter((sql) => sql.includes('senderz_accept_outbound'))).to.have.length(1);
     expect((await campaignOf(tenant, id)).fanned_out).to.equal(FAN_OUT_CHUNK);
 
     const replay = await runCampaignJob('fan-out-chunk', { tenantId: tenant.id, campaignId: id, chunkId: first });

@@ -2,7 +2,7 @@ import { withTenant, TenantTx } from '../../shared/db/tenant';
 import { CampaignRow, fanOutChunkJob, getCampaign, linkRecipientMessages, recipientsWithoutMessage, recordFanOutProgress } from '../../shared/data/campaigns';
 import { contactsByIds, ContactRow } from '../../shared/data/contacts';
 import { unroutedCampaignMessages } from '../../shared/data/messages';
-import { insertOutboundMessage } from '../../shared/messages/outbound';
+import { insertOutboundMessages, NewOutboundMessage } from '../../shared/messages/outbound';
 import { addToOutbox, consumeOutbox, enqueueAll, hasOutboxRow, OutboxJob, postponeOutboxRow } from '../../shared/outbox';
 import { MAX_BODY_LENGTH } from '../../shared/schemas/messages';
 import { MissingTemplateVariableError, renderTemplate } from '../../shared/templates';
@@ -11,9 +11,10 @@ import type { WorkerDeps } from '../deps';
 import { deferred, done, JobOutcome, skipped } from '../runtime';
 
 /**
- * Recipients per chunk job: one transaction of about 2,000 statements (each
- * message is a row, its first history row and its outbox rows), well under a
- * second here, so a pause or cancel waits at most that long for the lock.
+ * Recipients per chunk job: one transaction of a few statements, the messages
+ * of the chunk in one of them (each a row, its first history row and its
+ * outbox rows), well under a second here, so a pause or cancel waits at most
+ * that long for the lock.
  */
 export const FAN_OUT_CHUNK = 500;
 /**
@@ -74,12 +75,10 @@ async function createChunk(t: TenantTx, campaign: CampaignRow): Promise<{ create
   const contactIds = [...new Set(recipients.flatMap((recipient) => (recipient.contact_id ? [recipient.contact_id] : [])))];
   const contacts = new Map((await contactsByIds(t, contactIds)).map((row): [string, ContactRow] => [row.id, row]));
 
-  const jobs: OutboxJob[] = [];
-  const links: { phoneNumber: string; messageId: string }[] = [];
-  for (const recipient of recipients) {
+  const inputs: NewOutboundMessage[] = recipients.map((recipient) => {
     const contact = recipient.contact_id ? (contacts.get(recipient.contact_id) ?? null) : null;
     const rendered = renderForRecipient(campaign.body, recipientVariables(campaign, recipient.phone_number, contact));
-    const accepted = await insertOutboundMessage(t, {
+    return {
       to: recipient.phone_number,
       // A blocked message keeps the unrendered text, which shows what was missing.
       body: 'text' in rendered ? rendered.text : campaign.body,
@@ -90,10 +89,12 @@ async function createChunk(t: TenantTx, campaign: CampaignRow): Promise<{ create
       sandbox: campaign.sandbox,
       dispatchWebhook: !campaign.sandbox,
       blockedReason: 'blocked' in rendered ? rendered.blocked : undefined,
-    });
-    links.push({ phoneNumber: recipient.phone_number, messageId: accepted.message.id });
-    jobs.push(...accepted.jobs);
-  }
+    };
+  });
+  // The whole chunk in one statement, each recipient recorded as a single send would be.
+  const accepted = await insertOutboundMessages(t, inputs);
+  const links = accepted.map((message, index) => ({ phoneNumber: recipients[index].phone_number, messageId: message.id }));
+  const jobs = accepted.flatMap((message) => message.jobs);
   // Same transaction as the messages: a re-run skips every recipient that has one.
   await linkRecipientMessages(t, campaign.id, links);
   return { created: recipients.length, jobs };
@@ -103,7 +104,7 @@ type ChunkOutcome = { jobs: OutboxJob[]; result: JobOutcome; sandbox?: boolean }
 
 /**
  * One link of a campaign's fan-out chain: creates the next chunk of messages
- * (each through insertOutboundMessage, so each is routed and checked exactly
+ * (through insertOutboundMessages, so each is routed and checked exactly
  * like a single send, at bulk priority), records progress, and adds the next
  * link to the outbox in the same transaction. The next link is enqueued only
  * after this one committed; a crash before commit loses nothing (the job
