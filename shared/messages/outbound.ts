@@ -107,7 +107,7 @@ export async function acceptOutbound(db: Knex | Knex.Transaction, tenantId: stri
   return acceptedMessage(tenantId, row.id, await acceptOutboundRow(db, row), input);
 }
 
-/** The same inside a tenant transaction (campaign fan-out, keyword replies, auto-replies). */
+/** The same inside a tenant transaction (keyword replies, auto-replies; a campaign chunk uses insertOutboundMessages). */
 export async function insertOutboundMessage(t: TenantTx, input: NewOutboundMessage): Promise<AcceptedMessage> {
   return acceptOutbound(t.trx, t.tenantId, input);
 }
