@@ -276,6 +276,15 @@ function acceptItem(input: AcceptOutboundInput): Record<string, unknown> {
 
 export type AcceptResult = { status: string; announced: boolean };
 
+/** One call of senderz_accept_outbounds (each item in its own tenant's scope): one result per input, in order. */
+async function acceptMany(db: Knex | Knex.Transaction, inputs: AcceptOutboundInput[]): Promise<AcceptResult[]> {
+  const result = await db.raw('SELECT item, status, announced FROM senderz_accept_outbounds(?::jsonb)', [JSON.stringify(inputs.map(acceptItem))]);
+  return rowsByItem(result.rows as (AcceptResult & { item: number })[], inputs.length).map((row, index) => {
+    if (!row) throw new Error(`senderz_accept_outbounds returned nothing for item ${index}`);
+    return { status: row.status, announced: row.announced };
+  });
+}
+
 /** Per pool: the accepts of requests in flight at the same time, as one statement (shared/db/batcher.ts). */
 const acceptBatchers = new WeakMap<Knex, (input: AcceptOutboundInput) => Promise<AcceptResult>>();
 
@@ -285,11 +294,7 @@ function acceptBatcherFor(app: Knex): (input: AcceptOutboundInput) => Promise<Ac
     batcher = createBatcher<AcceptOutboundInput, AcceptResult>({
       lingerMs: gatherWindowMs(app),
       async run(items) {
-        const result = await app.raw('SELECT item, status, announced FROM senderz_accept_outbounds(?::jsonb)', [JSON.stringify(items.map(acceptItem))]);
-        return rowsByItem(result.rows as (AcceptResult & { item: number })[], items.length).map((row, index) => {
-          if (!row) throw new Error(`senderz_accept_outbounds returned nothing for item ${index}`);
-          return { status: row.status, announced: row.announced };
-        });
+        return acceptMany(app, items);
       },
     });
     acceptBatchers.set(app, batcher);
@@ -323,12 +328,9 @@ export async function acceptOutboundRowsInTenant(t: TenantTx, inputs: AcceptOutb
   if (inputs.length === 0) return [];
   const stranger = inputs.find((input) => input.tenantId !== t.tenantId);
   if (stranger) throw new Error(`acceptOutboundRowsInTenant: an item of tenant ${stranger.tenantId} in a transaction of ${t.tenantId}`);
-  const result = await t.trx.raw('SELECT item, status, announced FROM senderz_accept_outbounds(?::jsonb)', [JSON.stringify(inputs.map(acceptItem))]);
+  const results = await acceptMany(t.trx, inputs);
   await t.trx.raw("SELECT set_config('app.tenant_id', ?, true)", [t.tenantId]);
-  return rowsByItem(result.rows as (AcceptResult & { item: number })[], inputs.length).map((row, index) => {
-    if (!row) throw new Error(`senderz_accept_outbounds returned nothing for item ${index}`);
-    return { status: row.status, announced: row.announced };
-  });
+  return results;
 }
 
 async function acceptOne(db: Knex | Knex.Transaction, input: AcceptOutboundInput): Promise<{ status: string; announced: boolean }> {
